@@ -1,1 +1,179 @@
-fn main() {}
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use webhook_health_exporter::config::{ServeArgs, Settings};
+use webhook_health_exporter::serve;
+use webhook_health_exporter::simulate::{self, SimConfig};
+use webhook_health_exporter::store::{ConnectOptions, Store};
+
+/// Prometheus exporter for the health of a Dynamics portal -> Edge Function webhook integration.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format: logfmt-like text or json
+    #[arg(
+        long = "log.format",
+        env = "WHE_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve /metrics from a log store.
+    Serve(ServeArgs),
+    /// Try it out: an embedded SQLite store, the simulator feeding it, the exporter serving it.
+    Demo(DemoArgs),
+    /// Write realistic webhook traffic into a log store.
+    Simulate(SimulateArgs),
+    /// Apply the log-store migrations.
+    Migrate {
+        #[arg(long, env = "WHE_DATABASE_URL")]
+        database_url: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Folder for the SQLite store
+    #[arg(long, default_value = "demo-data")]
+    data_dir: PathBuf,
+    /// Address to serve on
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9877")]
+    listen_address: String,
+    /// Organizations to simulate
+    #[arg(long, default_value_t = 8)]
+    orgs: usize,
+    /// Live events per second
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    #[arg(long, env = "WHE_DATABASE_URL")]
+    database_url: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 8)]
+    orgs: usize,
+    /// Events of history to write
+    #[arg(long, default_value_t = 20_000)]
+    events: u64,
+    /// Days of history the events spread over
+    #[arg(long, default_value_t = 1.0)]
+    days: f64,
+    /// Keep writing live traffic until interrupted
+    #[arg(long)]
+    follow: bool,
+    /// Live events per second with --follow
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("WHE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(&args)?;
+            serve::run(settings, serve::shutdown_signal()).await
+        }
+        Command::Migrate { database_url } => {
+            Store::open_and_migrate(&database_url, &ConnectOptions::default()).await?;
+            eprintln!("log store migrated");
+            Ok(())
+        }
+        Command::Simulate(a) => {
+            let store =
+                Store::open_and_migrate(&a.database_url, &ConnectOptions::default()).await?;
+            let cfg = SimConfig {
+                seed: a.seed,
+                orgs: a.orgs,
+                events: a.events,
+                days: a.days,
+                end: Utc::now(),
+                follow: a.follow,
+                rate: a.rate,
+                ..SimConfig::default()
+            };
+            let started = std::time::Instant::now();
+            let summary = simulate::run(&store, &cfg, serve::shutdown_signal()).await?;
+            eprintln!(
+                "wrote {} events, {} lifecycle events, {} queue items in {:.1}s",
+                summary.events,
+                summary.lifecycle_events,
+                summary.queue_items,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Demo(a) => demo(a).await,
+    }
+}
+
+async fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+    let url = format!("sqlite://{}/webhook-health.db", a.data_dir.display());
+    let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await?;
+    let cfg = SimConfig {
+        orgs: a.orgs,
+        rate: a.rate,
+        follow: true,
+        end: Utc::now(),
+        ..SimConfig::default()
+    };
+    eprintln!("writing a day of simulated history into {url} ...");
+    let sim_store = store.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let simulator = tokio::spawn(async move {
+        simulate::run(&sim_store, &cfg, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let settings = Settings::resolve(&ServeArgs {
+        database_url: Some(url),
+        listen_address: Some(a.listen_address.clone()),
+        ..ServeArgs::default()
+    })?;
+    eprintln!(
+        "\nwebhook-health-exporter demo\n  metrics:  http://{0}/metrics\n  landing:  http://{0}/\n  \
+         the simulator keeps writing live traffic (a secret rotation every 15 minutes, a crash, a backlog);\n  \
+         Ctrl-C to stop.\n",
+        a.listen_address
+    );
+    let result = serve::run(settings, serve::shutdown_signal()).await;
+    let _ = stop_tx.send(());
+    if let Ok(Err(e)) = simulator.await {
+        tracing::error!(error = %e, "simulator failed");
+    }
+    result
+}

@@ -1,0 +1,288 @@
+//! Settings for `serve`: command-line flags, environment variables and an optional TOML file,
+//! in that order of precedence. Every error names the setting that is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::collector::{CollectorConfig, Window};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid {setting} {value:?}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("missing {0}: give it on the command line, in the environment or in the config file")]
+    Missing(&'static str),
+}
+
+fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Flags of `serve` (and of `demo`, which fills some itself).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML config file; flags and environment variables override it.
+    #[arg(long, env = "WHE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log store URL: postgres://... or sqlite://path?mode=rwc
+    #[arg(long, env = "WHE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address to listen on for the web interface and telemetry [default: 0.0.0.0:9877]
+    #[arg(long = "web.listen-address", env = "WHE_WEB_LISTEN_ADDRESS")]
+    pub listen_address: Option<String>,
+    /// Path under which to expose metrics [default: /metrics]
+    #[arg(long = "web.telemetry-path", env = "WHE_WEB_TELEMETRY_PATH")]
+    pub telemetry_path: Option<String>,
+    /// A window for the webhook_window_* gauges (repeatable) [default: 1h 24h]
+    #[arg(long = "window", env = "WHE_WINDOWS", value_delimiter = ',')]
+    pub windows: Vec<String>,
+    /// How long a scrape waits for the log store before serving last-known values [default: 5s]
+    #[arg(long = "collect.timeout", env = "WHE_COLLECT_TIMEOUT")]
+    pub collect_timeout: Option<String>,
+    /// Rows per incremental read [default: 50000]
+    #[arg(long = "collect.batch-size", env = "WHE_COLLECT_BATCH_SIZE")]
+    pub batch_size: Option<i64>,
+    /// Apply the bundled log-store migrations at start (off for a store owned by another team)
+    #[arg(long = "store.migrate", env = "WHE_STORE_MIGRATE")]
+    pub migrate: bool,
+}
+
+/// The config file. Unknown keys are an error, so a typo cannot silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub listen_address: Option<String>,
+    pub telemetry_path: Option<String>,
+    pub windows: Option<Vec<String>>,
+    pub collect_timeout: Option<String>,
+    pub batch_size: Option<i64>,
+    pub migrate: Option<bool>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen_address: SocketAddr,
+    pub telemetry_path: String,
+    pub collector: CollectorConfig,
+    pub migrate: bool,
+}
+
+impl Settings {
+    pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let database_url =
+            args.database_url
+                .clone()
+                .or(file.database_url)
+                .ok_or(ConfigError::Missing(
+                    "--database-url (WHE_DATABASE_URL, database_url)",
+                ))?;
+        if !["postgres://", "postgresql://", "sqlite:"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            return Err(invalid(
+                "--database-url",
+                &crate::store::redact_url(&database_url),
+                "expected postgres://, postgresql:// or sqlite:",
+            ));
+        }
+        let listen = args
+            .listen_address
+            .clone()
+            .or(file.listen_address)
+            .unwrap_or_else(|| "0.0.0.0:9877".into());
+        let listen_address = parse_listen_address(&listen)?;
+        let telemetry_path = args
+            .telemetry_path
+            .clone()
+            .or(file.telemetry_path)
+            .unwrap_or_else(|| "/metrics".into());
+        if !telemetry_path.starts_with('/')
+            || telemetry_path.len() < 2
+            || telemetry_path.starts_with("/api/")
+        {
+            return Err(invalid(
+                "--web.telemetry-path",
+                &telemetry_path,
+                "must start with / and not be / or under /api/",
+            ));
+        }
+        let window_texts = if !args.windows.is_empty() {
+            args.windows.clone()
+        } else {
+            file.windows
+                .unwrap_or_else(|| vec!["1h".into(), "24h".into()])
+        };
+        let windows = parse_windows(&window_texts)?;
+        let timeout_text = args
+            .collect_timeout
+            .clone()
+            .or(file.collect_timeout)
+            .unwrap_or_else(|| "5s".into());
+        let deadline = parse_duration("--collect.timeout", &timeout_text)?;
+        let batch_size = args.batch_size.or(file.batch_size).unwrap_or(50_000);
+        if !(100..=1_000_000).contains(&batch_size) {
+            return Err(invalid(
+                "--collect.batch-size",
+                &batch_size.to_string(),
+                "must be between 100 and 1000000",
+            ));
+        }
+        Ok(Settings {
+            database_url,
+            listen_address,
+            telemetry_path,
+            collector: CollectorConfig {
+                windows,
+                batch_size,
+                deadline,
+                ..CollectorConfig::default()
+            },
+            migrate: args.migrate || file.migrate.unwrap_or(false),
+        })
+    }
+}
+
+/// Accepts `host:port` and the exporter convention `:port` (all interfaces).
+pub fn parse_listen_address(text: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_string()
+    };
+    full.parse()
+        .map_err(|e| invalid("--web.listen-address", text, e))
+}
+
+pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| invalid(setting, text, e))?;
+    if d.is_zero() {
+        return Err(invalid(setting, text, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+pub fn parse_windows(texts: &[String]) -> Result<Vec<Window>, ConfigError> {
+    let mut windows: Vec<Window> = Vec::new();
+    for text in texts {
+        let label = text.trim().to_string();
+        let d = parse_duration("--window", &label)?;
+        if d > Duration::from_secs(90 * 86_400) {
+            return Err(invalid(
+                "--window",
+                &label,
+                "at most 90 days: longer windows belong in Prometheus",
+            ));
+        }
+        if windows.iter().any(|w| w.label == label) {
+            return Err(invalid("--window", &label, "given twice"));
+        }
+        windows.push(Window {
+            label,
+            micros: d.as_micros() as i64,
+        });
+    }
+    Ok(windows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: &str) -> ServeArgs {
+        ServeArgs {
+            database_url: Some(url.into()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_conventional() {
+        let s = Settings::resolve(&args("sqlite://x.db")).unwrap();
+        assert_eq!(s.listen_address.to_string(), "0.0.0.0:9877");
+        assert_eq!(s.telemetry_path, "/metrics");
+        let labels: Vec<_> = s
+            .collector
+            .windows
+            .iter()
+            .map(|w| w.label.as_str())
+            .collect();
+        assert_eq!(labels, ["1h", "24h"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let mut a = args("sqlite://x.db");
+        a.windows = vec!["1x".into()];
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("--window") && e.contains("1x"), "{e}");
+
+        let e = Settings::resolve(&args("mysql://u:pw@h/d"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--database-url") && !e.contains("pw"), "{e}");
+
+        let mut a = args("sqlite://x.db");
+        a.listen_address = Some("nope".into());
+        assert!(Settings::resolve(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("--web.listen-address"));
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://x.db\"\nwindow = [\"1h\"]\n",
+        )
+        .unwrap();
+        let a = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("unknown field") && e.contains("window"), "{e}");
+    }
+}

@@ -1,0 +1,14 @@
+//! webhook-health-exporter: Prometheus metrics for a Dynamics portal -> Edge Function webhook
+//! integration, read from its log store.
+//!
+//! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`http`].
+
+pub mod collector;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod serve;
+pub mod simulate;
+pub mod snapshot;
+pub mod store;

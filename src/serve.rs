@@ -1,0 +1,69 @@
+//! Runs the exporter: opens the store, binds, serves until SIGTERM or SIGINT.
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::collector::Collector;
+use crate::config::Settings;
+use crate::http::{router, AppState};
+use crate::store::{redact_url, ConnectOptions, Store};
+
+/// Binds the listener first so that a port conflict fails fast, then serves until `shutdown`.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open_lazy(&settings.database_url, &ConnectOptions::default())?;
+    if settings.migrate {
+        store.migrate().await.context("--store.migrate")?;
+    }
+    let listener = TcpListener::bind(settings.listen_address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on --web.listen-address {}",
+                settings.listen_address
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let collector = Collector::new(store, settings.collector.clone());
+    // Warm up so that the first scrape does not pay for aggregating history.
+    let _ = collector.refresh();
+    tracing::info!(
+        %addr,
+        store = %redact_url(&settings.database_url),
+        telemetry_path = %settings.telemetry_path,
+        "webhook-health-exporter listening"
+    );
+    let app = router(AppState {
+        collector,
+        telemetry_path: settings.telemetry_path.clone(),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,349 @@
+//! PostgreSQL backend: the production log store (Supabase-style Postgres).
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{QueryBuilder, Row};
+
+use super::{
+    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow,
+    NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result,
+    StoreError,
+};
+
+/// Rows per multi-row INSERT: stays well under PostgreSQL's 65535 bind parameters.
+const INSERT_CHUNK: usize = 4000;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// The snapshot's xmin: every transaction id below it has committed or aborted.
+const SAFE_HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+impl PgStore {
+    pub fn open_lazy(url: &str, opts: &ConnectOptions) -> Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_lazy(url)
+            .map_err(StoreError::query("connect"))?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("ping"))?;
+        Ok(())
+    }
+
+    async fn horizon(&self) -> Result<i64> {
+        sqlx::query_scalar(SAFE_HORIZON)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("reading the snapshot horizon"))
+    }
+
+    pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
+        let horizon = self.horizon().await?;
+        let totals = sqlx::query(
+            "SELECT org_id, outcome, http_status, rejection_reason, count(*) AS n, max(received_at) AS last
+             FROM webhook_events WHERE tx_id < $1::bigint::text::xid8
+             GROUP BY org_id, outcome, http_status, rejection_reason",
+        )
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("aggregating event history"))?
+        .into_iter()
+        .map(|r| EventAggregate {
+            org_id: r.get("org_id"),
+            outcome: r.get("outcome"),
+            http_status: r.get("http_status"),
+            rejection_reason: r.get("rejection_reason"),
+            count: r.get("n"),
+            last_received_at: r.get("last"),
+        })
+        .collect();
+        let recent = sqlx::query(
+            "SELECT org_id, received_at, outcome, http_status, rejection_reason
+             FROM webhook_events WHERE tx_id < $1::bigint::text::xid8 AND received_at > $2",
+        )
+        .bind(horizon)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading recent events"))?
+        .into_iter()
+        .map(|r| event_row(&r))
+        .collect();
+        Ok(EventBootstrap {
+            totals,
+            recent,
+            next: Cursor { tx: horizon, id: 0 },
+        })
+    }
+
+    pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
+        let horizon = self.horizon().await?;
+        let rows = sqlx::query(
+            "SELECT id, tx_id::text::bigint AS tx, org_id, received_at, outcome, http_status, rejection_reason
+             FROM webhook_events
+             WHERE (tx_id, id) > ($1::bigint::text::xid8, $2) AND tx_id < $3::bigint::text::xid8
+             ORDER BY tx_id, id LIMIT $4",
+        )
+        .bind(cursor.tx)
+        .bind(cursor.id)
+        .bind(horizon)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading new events"))?;
+        Ok(batch(rows, limit, horizon, |r| event_row(r)))
+    }
+
+    pub async fn lifecycle_after(
+        &self,
+        cursor: Cursor,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Batch<LifecycleRow>> {
+        let horizon = self.horizon().await?;
+        let rows = sqlx::query(
+            "SELECT id, tx_id::text::bigint AS tx, occurred_at, function_name, event_type, shutdown_reason
+             FROM edge_function_events
+             WHERE (tx_id, id) > ($1::bigint::text::xid8, $2) AND tx_id < $3::bigint::text::xid8
+               AND ($5::timestamptz IS NULL OR occurred_at > $5)
+             ORDER BY tx_id, id LIMIT $4",
+        )
+        .bind(cursor.tx)
+        .bind(cursor.id)
+        .bind(horizon)
+        .bind(limit)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading edge function events"))?;
+        Ok(batch(rows, limit, horizon, |r| LifecycleRow {
+            occurred_at: r.get("occurred_at"),
+            function_name: r.get("function_name"),
+            event_type: r.get("event_type"),
+            shutdown_reason: r.get("shutdown_reason"),
+        }))
+    }
+
+    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
+        let rows = sqlx::query(
+            "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
+             FROM organizations ORDER BY org_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading organizations"))?;
+        Ok(rows
+            .iter()
+            .map(|r| OrgRow {
+                org_id: r.get("org_id"),
+                display_name: r.get("display_name"),
+                endpoint_url: r.get("endpoint_url"),
+                endpoint_url_changed_at: r.get("endpoint_url_changed_at"),
+                active: r.get("active"),
+            })
+            .collect())
+    }
+
+    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
+        let rows = sqlx::query(
+            "SELECT org_id, count(*) AS depth, count(*) FILTER (WHERE reprocess) AS reprocess_depth,
+                    min(enqueued_at) AS oldest
+             FROM sync_queue WHERE state = 'pending' GROUP BY org_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading queue depth"))?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueStat {
+                org_id: r.get("org_id"),
+                depth: r.get("depth"),
+                reprocess_depth: r.get("reprocess_depth"),
+                oldest_enqueued_at: r.get("oldest"),
+            })
+            .collect())
+    }
+
+    pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        sqlx::query_as("SELECT component, last_healthy_at FROM component_health")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("reading component health"))
+    }
+
+    pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO component_health (component, last_healthy_at, updated_at) VALUES ($1, $2, now())
+             ON CONFLICT (component) DO UPDATE
+             SET last_healthy_at = GREATEST(component_health.last_healthy_at, EXCLUDED.last_healthy_at),
+                 updated_at = now()",
+        )
+        .bind(component)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("recording component health"))?;
+        Ok(())
+    }
+
+    pub async fn upsert_organization(&self, org: &NewOrganization) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO organizations (org_id, display_name, endpoint_url, endpoint_url_changed_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id) DO UPDATE SET
+               display_name = EXCLUDED.display_name,
+               endpoint_url = EXCLUDED.endpoint_url,
+               endpoint_url_changed_at = CASE WHEN organizations.endpoint_url = EXCLUDED.endpoint_url
+                 THEN organizations.endpoint_url_changed_at ELSE EXCLUDED.endpoint_url_changed_at END",
+        )
+        .bind(&org.org_id)
+        .bind(&org.display_name)
+        .bind(&org.endpoint_url)
+        .bind(org.changed_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("writing an organization"))?;
+        Ok(())
+    }
+
+    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("writing events"))?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
+                 rejection_reason, error_detail, entity_name, message_name, payload) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.event_id)
+                    .push_bind(&e.org_id)
+                    .push_bind(e.received_at)
+                    .push_bind(e.outcome)
+                    .push_bind(e.http_status)
+                    .push_bind(&e.rejection_reason)
+                    .push_bind(&e.error_detail)
+                    .push_bind(&e.entity_name)
+                    .push_bind(&e.message_name)
+                    .push_bind(&e.payload);
+            });
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("writing events"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("writing events"))
+    }
+
+    pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO edge_function_events (occurred_at, function_name, event_type, shutdown_reason, detail) ",
+        );
+        qb.push_values(events, |mut b, e| {
+            b.push_bind(e.occurred_at)
+                .push_bind(&e.function_name)
+                .push_bind(e.event_type)
+                .push_bind(e.shutdown_reason)
+                .push_bind(&e.detail);
+        });
+        qb.build()
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("writing lifecycle events"))?;
+        Ok(())
+    }
+
+    pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
+        for chunk in items.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, i| {
+                b.push_bind(&i.org_id)
+                    .push_bind(i.event_id)
+                    .push_bind(i.enqueued_at)
+                    .push_bind(i.enqueued_at);
+            });
+            qb.build()
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("enqueueing"))?;
+        }
+        Ok(())
+    }
+
+    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = now()
+             WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
+                          ORDER BY enqueued_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("working off the queue"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn event_row(r: &sqlx::postgres::PgRow) -> EventRow {
+    EventRow {
+        org_id: r.get("org_id"),
+        received_at: r.get("received_at"),
+        outcome: r.get("outcome"),
+        http_status: r.get("http_status"),
+        rejection_reason: r.get("rejection_reason"),
+    }
+}
+
+/// Turns rows read in `(tx, id)` order into a batch. A read the limit did not cut consumed
+/// everything below the horizon, so the next one starts there.
+fn batch<T>(
+    rows: Vec<sqlx::postgres::PgRow>,
+    limit: i64,
+    horizon: i64,
+    map: impl Fn(&sqlx::postgres::PgRow) -> T,
+) -> Batch<T> {
+    let complete = (rows.len() as i64) < limit;
+    let next = match rows.last() {
+        Some(last) if !complete => Cursor {
+            tx: last.get("tx"),
+            id: last.get("id"),
+        },
+        _ => Cursor { tx: horizon, id: 0 },
+    };
+    Batch {
+        rows: rows.iter().map(map).collect(),
+        next,
+        complete,
+    }
+}

@@ -1,0 +1,355 @@
+//! SQLite backend: the embedded default for demos and single-machine use.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{QueryBuilder, Row};
+
+use super::{
+    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow,
+    NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result,
+    StoreError,
+};
+
+/// Rows per multi-row INSERT: under SQLite's default 32766 bind variables.
+const INSERT_CHUNK: usize = 3000;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 text so that text comparison is time order.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl SqliteStore {
+    pub fn open_lazy(url: &str, opts: &ConnectOptions) -> Result<SqliteStore> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::query("parsing the SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_lazy_with(connect);
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("ping"))?;
+        Ok(())
+    }
+
+    pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
+        // One read transaction, so the aggregate, the recent rows and the cursor agree.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("aggregating event history"))?;
+        let max_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM webhook_events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::query("aggregating event history"))?;
+        let totals = sqlx::query(
+            "SELECT org_id, outcome, http_status, rejection_reason, count(*) AS n, max(received_at) AS last
+             FROM webhook_events WHERE id <= $1
+             GROUP BY org_id, outcome, http_status, rejection_reason",
+        )
+        .bind(max_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("aggregating event history"))?
+        .into_iter()
+        .map(|r| EventAggregate {
+            org_id: r.get("org_id"),
+            outcome: r.get("outcome"),
+            http_status: r.get("http_status"),
+            rejection_reason: r.get("rejection_reason"),
+            count: r.get("n"),
+            last_received_at: r.get("last"),
+        })
+        .collect();
+        let recent = sqlx::query(
+            "SELECT org_id, received_at, outcome, http_status, rejection_reason
+             FROM webhook_events WHERE id <= $1 AND received_at > $2",
+        )
+        .bind(max_id)
+        .bind(ts(since))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("reading recent events"))?
+        .iter()
+        .map(event_row)
+        .collect();
+        tx.commit()
+            .await
+            .map_err(StoreError::query("aggregating event history"))?;
+        Ok(EventBootstrap {
+            totals,
+            recent,
+            next: Cursor { tx: 0, id: max_id },
+        })
+    }
+
+    pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, received_at, outcome, http_status, rejection_reason
+             FROM webhook_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(cursor.id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading new events"))?;
+        Ok(batch(rows, limit, cursor, event_row))
+    }
+
+    pub async fn lifecycle_after(
+        &self,
+        cursor: Cursor,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Batch<LifecycleRow>> {
+        let rows = sqlx::query(
+            "SELECT id, occurred_at, function_name, event_type, shutdown_reason
+             FROM edge_function_events
+             WHERE id > $1 AND ($3 IS NULL OR occurred_at > $3) ORDER BY id LIMIT $2",
+        )
+        .bind(cursor.id)
+        .bind(limit)
+        .bind(since.map(ts))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading edge function events"))?;
+        Ok(batch(rows, limit, cursor, |r| LifecycleRow {
+            occurred_at: r.get("occurred_at"),
+            function_name: r.get("function_name"),
+            event_type: r.get("event_type"),
+            shutdown_reason: r.get("shutdown_reason"),
+        }))
+    }
+
+    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
+        let rows = sqlx::query(
+            "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
+             FROM organizations ORDER BY org_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading organizations"))?;
+        Ok(rows
+            .iter()
+            .map(|r| OrgRow {
+                org_id: r.get("org_id"),
+                display_name: r.get("display_name"),
+                endpoint_url: r.get("endpoint_url"),
+                endpoint_url_changed_at: r.get("endpoint_url_changed_at"),
+                active: r.get("active"),
+            })
+            .collect())
+    }
+
+    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
+        let rows = sqlx::query(
+            "SELECT org_id, count(*) AS depth, sum(reprocess) AS reprocess_depth, min(enqueued_at) AS oldest
+             FROM sync_queue WHERE state = 'pending' GROUP BY org_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading queue depth"))?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueStat {
+                org_id: r.get("org_id"),
+                depth: r.get("depth"),
+                reprocess_depth: r.get("reprocess_depth"),
+                oldest_enqueued_at: r.get("oldest"),
+            })
+            .collect())
+    }
+
+    pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        sqlx::query_as("SELECT component, last_healthy_at FROM component_health")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("reading component health"))
+    }
+
+    pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO component_health (component, last_healthy_at, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (component) DO UPDATE
+             SET last_healthy_at = max(component_health.last_healthy_at, excluded.last_healthy_at),
+                 updated_at = excluded.updated_at",
+        )
+        .bind(component)
+        .bind(ts(at))
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("recording component health"))?;
+        Ok(())
+    }
+
+    pub async fn upsert_organization(&self, org: &NewOrganization) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO organizations (org_id, display_name, endpoint_url, endpoint_url_changed_at, created_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (org_id) DO UPDATE SET
+               display_name = excluded.display_name,
+               endpoint_url = excluded.endpoint_url,
+               endpoint_url_changed_at = CASE WHEN organizations.endpoint_url = excluded.endpoint_url
+                 THEN organizations.endpoint_url_changed_at ELSE excluded.endpoint_url_changed_at END",
+        )
+        .bind(&org.org_id)
+        .bind(&org.display_name)
+        .bind(&org.endpoint_url)
+        .bind(ts(org.changed_at))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("writing an organization"))?;
+        Ok(())
+    }
+
+    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("writing events"))?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
+                 rejection_reason, error_detail, entity_name, message_name, payload) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.event_id.to_string())
+                    .push_bind(&e.org_id)
+                    .push_bind(ts(e.received_at))
+                    .push_bind(e.outcome)
+                    .push_bind(e.http_status)
+                    .push_bind(&e.rejection_reason)
+                    .push_bind(&e.error_detail)
+                    .push_bind(&e.entity_name)
+                    .push_bind(&e.message_name)
+                    .push_bind(e.payload.as_ref().map(|p| p.to_string()));
+            });
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("writing events"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("writing events"))
+    }
+
+    pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO edge_function_events (occurred_at, function_name, event_type, shutdown_reason, detail) ",
+        );
+        qb.push_values(events, |mut b, e| {
+            b.push_bind(ts(e.occurred_at))
+                .push_bind(&e.function_name)
+                .push_bind(e.event_type)
+                .push_bind(e.shutdown_reason)
+                .push_bind(&e.detail);
+        });
+        qb.build()
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("writing lifecycle events"))?;
+        Ok(())
+    }
+
+    pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
+        for chunk in items.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, i| {
+                b.push_bind(&i.org_id)
+                    .push_bind(i.event_id.to_string())
+                    .push_bind(ts(i.enqueued_at))
+                    .push_bind(ts(i.enqueued_at));
+            });
+            qb.build()
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("enqueueing"))?;
+        }
+        Ok(())
+    }
+
+    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = $3
+             WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
+                          ORDER BY enqueued_at LIMIT $2)",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("working off the queue"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn event_row(r: &SqliteRow) -> EventRow {
+    EventRow {
+        org_id: r.get("org_id"),
+        received_at: r.get("received_at"),
+        outcome: r.get("outcome"),
+        http_status: r.get("http_status"),
+        rejection_reason: r.get("rejection_reason"),
+    }
+}
+
+/// Ids are commit order here, so the next read starts after the last row read.
+fn batch<T>(
+    rows: Vec<SqliteRow>,
+    limit: i64,
+    cursor: Cursor,
+    map: impl Fn(&SqliteRow) -> T,
+) -> Batch<T> {
+    let complete = (rows.len() as i64) < limit;
+    let next = rows
+        .last()
+        .map(|r| Cursor {
+            tx: 0,
+            id: r.get("id"),
+        })
+        .unwrap_or(cursor);
+    Batch {
+        rows: rows.iter().map(map).collect(),
+        next,
+        complete,
+    }
+}
