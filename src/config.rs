@@ -13,28 +13,17 @@ use crate::collector::{CollectorConfig, Window};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid {setting} {value:?}: {reason}")]
-    Invalid {
-        setting: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { setting: &'static str, value: String, reason: String },
     #[error("missing {0}: give it on the command line, in the environment or in the config file")]
     Missing(&'static str),
 }
 
 fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        value: value.to_string(),
-        reason: reason.to_string(),
-    }
+    ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() }
 }
 
 /// Flags of `serve` (and of `demo`, which fills some itself).
@@ -81,14 +70,9 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
     }
 }
 
@@ -108,37 +92,24 @@ impl Settings {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        let database_url =
-            args.database_url
-                .clone()
-                .or(file.database_url)
-                .ok_or(ConfigError::Missing(
-                    "--database-url (WHE_DATABASE_URL, database_url)",
-                ))?;
-        if !["postgres://", "postgresql://", "sqlite:"]
-            .iter()
-            .any(|p| database_url.starts_with(p))
-        {
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .ok_or(ConfigError::Missing("--database-url (WHE_DATABASE_URL, database_url)"))?;
+        if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| database_url.starts_with(p)) {
             return Err(invalid(
                 "--database-url",
                 &crate::store::redact_url(&database_url),
                 "expected postgres://, postgresql:// or sqlite:",
             ));
         }
-        let listen = args
-            .listen_address
-            .clone()
-            .or(file.listen_address)
-            .unwrap_or_else(|| "0.0.0.0:9877".into());
+        let listen =
+            args.listen_address.clone().or(file.listen_address).unwrap_or_else(|| "0.0.0.0:9877".into());
         let listen_address = parse_listen_address(&listen)?;
-        let telemetry_path = args
-            .telemetry_path
-            .clone()
-            .or(file.telemetry_path)
-            .unwrap_or_else(|| "/metrics".into());
-        if !telemetry_path.starts_with('/')
-            || telemetry_path.len() < 2
-            || telemetry_path.starts_with("/api/")
+        let telemetry_path =
+            args.telemetry_path.clone().or(file.telemetry_path).unwrap_or_else(|| "/metrics".into());
+        if !telemetry_path.starts_with('/') || telemetry_path.len() < 2 || telemetry_path.starts_with("/api/")
         {
             return Err(invalid(
                 "--web.telemetry-path",
@@ -149,15 +120,11 @@ impl Settings {
         let window_texts = if !args.windows.is_empty() {
             args.windows.clone()
         } else {
-            file.windows
-                .unwrap_or_else(|| vec!["1h".into(), "24h".into()])
+            file.windows.unwrap_or_else(|| vec!["1h".into(), "24h".into()])
         };
         let windows = parse_windows(&window_texts)?;
-        let timeout_text = args
-            .collect_timeout
-            .clone()
-            .or(file.collect_timeout)
-            .unwrap_or_else(|| "5s".into());
+        let timeout_text =
+            args.collect_timeout.clone().or(file.collect_timeout).unwrap_or_else(|| "5s".into());
         let deadline = parse_duration("--collect.timeout", &timeout_text)?;
         let batch_size = args.batch_size.or(file.batch_size).unwrap_or(50_000);
         if !(100..=1_000_000).contains(&batch_size) {
@@ -171,12 +138,7 @@ impl Settings {
             database_url,
             listen_address,
             telemetry_path,
-            collector: CollectorConfig {
-                windows,
-                batch_size,
-                deadline,
-                ..CollectorConfig::default()
-            },
+            collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
             migrate: args.migrate || file.migrate.unwrap_or(false),
         })
     }
@@ -184,13 +146,8 @@ impl Settings {
 
 /// Accepts `host:port` and the exporter convention `:port` (all interfaces).
 pub fn parse_listen_address(text: &str) -> Result<SocketAddr, ConfigError> {
-    let full = if text.starts_with(':') {
-        format!("0.0.0.0{text}")
-    } else {
-        text.to_string()
-    };
-    full.parse()
-        .map_err(|e| invalid("--web.listen-address", text, e))
+    let full = if text.starts_with(':') { format!("0.0.0.0{text}") } else { text.to_string() };
+    full.parse().map_err(|e| invalid("--web.listen-address", text, e))
 }
 
 pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, ConfigError> {
@@ -207,19 +164,12 @@ pub fn parse_windows(texts: &[String]) -> Result<Vec<Window>, ConfigError> {
         let label = text.trim().to_string();
         let d = parse_duration("--window", &label)?;
         if d > Duration::from_secs(90 * 86_400) {
-            return Err(invalid(
-                "--window",
-                &label,
-                "at most 90 days: longer windows belong in Prometheus",
-            ));
+            return Err(invalid("--window", &label, "at most 90 days: longer windows belong in Prometheus"));
         }
         if windows.iter().any(|w| w.label == label) {
             return Err(invalid("--window", &label, "given twice"));
         }
-        windows.push(Window {
-            label,
-            micros: d.as_micros() as i64,
-        });
+        windows.push(Window { label, micros: d.as_micros() as i64 });
     }
     Ok(windows)
 }
@@ -229,10 +179,7 @@ mod tests {
     use super::*;
 
     fn args(url: &str) -> ServeArgs {
-        ServeArgs {
-            database_url: Some(url.into()),
-            ..ServeArgs::default()
-        }
+        ServeArgs { database_url: Some(url.into()), ..ServeArgs::default() }
     }
 
     #[test]
@@ -240,12 +187,7 @@ mod tests {
         let s = Settings::resolve(&args("sqlite://x.db")).unwrap();
         assert_eq!(s.listen_address.to_string(), "0.0.0.0:9877");
         assert_eq!(s.telemetry_path, "/metrics");
-        let labels: Vec<_> = s
-            .collector
-            .windows
-            .iter()
-            .map(|w| w.label.as_str())
-            .collect();
+        let labels: Vec<_> = s.collector.windows.iter().map(|w| w.label.as_str()).collect();
         assert_eq!(labels, ["1h", "24h"]);
     }
 
@@ -256,32 +198,20 @@ mod tests {
         let e = Settings::resolve(&a).unwrap_err().to_string();
         assert!(e.contains("--window") && e.contains("1x"), "{e}");
 
-        let e = Settings::resolve(&args("mysql://u:pw@h/d"))
-            .unwrap_err()
-            .to_string();
+        let e = Settings::resolve(&args("mysql://u:pw@h/d")).unwrap_err().to_string();
         assert!(e.contains("--database-url") && !e.contains("pw"), "{e}");
 
         let mut a = args("sqlite://x.db");
         a.listen_address = Some("nope".into());
-        assert!(Settings::resolve(&a)
-            .unwrap_err()
-            .to_string()
-            .contains("--web.listen-address"));
+        assert!(Settings::resolve(&a).unwrap_err().to_string().contains("--web.listen-address"));
     }
 
     #[test]
     fn unknown_config_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "database_url = \"sqlite://x.db\"\nwindow = [\"1h\"]\n",
-        )
-        .unwrap();
-        let a = ServeArgs {
-            config: Some(path),
-            ..ServeArgs::default()
-        };
+        std::fs::write(&path, "database_url = \"sqlite://x.db\"\nwindow = [\"1h\"]\n").unwrap();
+        let a = ServeArgs { config: Some(path), ..ServeArgs::default() };
         let e = Settings::resolve(&a).unwrap_err().to_string();
         assert!(e.contains("unknown field") && e.contains("window"), "{e}");
     }

@@ -91,42 +91,24 @@ impl fmt::Display for RejectionReason {
 }
 
 /// Edge runtime lifecycle event types.
-pub const LIFECYCLE_EVENT_TYPES: [&str; 5] = [
-    "Boot",
-    "BootFailure",
-    "UncaughtException",
-    "Shutdown",
-    "Log",
-];
+pub const LIFECYCLE_EVENT_TYPES: [&str; 5] = ["Boot", "BootFailure", "UncaughtException", "Shutdown", "Log"];
 
 /// Shutdown reasons reported by the edge runtime.
-pub const SHUTDOWN_REASONS: [&str; 6] = [
-    "EventLoopCompleted",
-    "WallClockTime",
-    "CPUTime",
-    "Memory",
-    "EarlyDrop",
-    "TerminationRequested",
-];
+pub const SHUTDOWN_REASONS: [&str; 6] =
+    ["EventLoopCompleted", "WallClockTime", "CPUTime", "Memory", "EarlyDrop", "TerminationRequested"];
 
 /// How an Edge Function lifecycle event counts for health.
 ///
 /// Returns the exit reason label and whether it is an error exit, or `None` for events that are
 /// not exits (Boot, Log). EarlyDrop is *not* an error: the runtime drops an idle worker early to
 /// reclaim resources after its response was sent, which is routine under light traffic.
-pub fn classify_exit(
-    event_type: &str,
-    shutdown_reason: Option<&str>,
-) -> Option<(&'static str, bool)> {
+pub fn classify_exit(event_type: &str, shutdown_reason: Option<&str>) -> Option<(&'static str, bool)> {
     match event_type {
         "BootFailure" => Some(("BootFailure", true)),
         "UncaughtException" => Some(("UncaughtException", true)),
         "Shutdown" => {
             let reason = shutdown_reason.unwrap_or("");
-            let known = SHUTDOWN_REASONS
-                .into_iter()
-                .find(|r| *r == reason)
-                .unwrap_or("other");
+            let known = SHUTDOWN_REASONS.into_iter().find(|r| *r == reason).unwrap_or("other");
             let error = matches!(known, "WallClockTime" | "CPUTime" | "Memory" | "other");
             Some((known, error))
         }
@@ -153,14 +135,8 @@ mod tests {
 
     #[test]
     fn reasons_outside_the_vocabulary_are_other() {
-        assert_eq!(
-            RejectionReason::from_stored(Some("invalid_auth")),
-            RejectionReason::InvalidAuth
-        );
-        assert_eq!(
-            RejectionReason::from_stored(Some("Invalid_Auth")),
-            RejectionReason::Other
-        );
+        assert_eq!(RejectionReason::from_stored(Some("invalid_auth")), RejectionReason::InvalidAuth);
+        assert_eq!(RejectionReason::from_stored(Some("Invalid_Auth")), RejectionReason::Other);
         assert_eq!(RejectionReason::from_stored(None), RejectionReason::Other);
         for (i, r) in RejectionReason::ALL.into_iter().enumerate() {
             assert_eq!(r.index(), i);
@@ -170,25 +146,13 @@ mod tests {
     #[test]
     fn exits_are_classified() {
         assert_eq!(classify_exit("Boot", None), None);
-        assert_eq!(
-            classify_exit("BootFailure", None),
-            Some(("BootFailure", true))
-        );
-        assert_eq!(
-            classify_exit("Shutdown", Some("Memory")),
-            Some(("Memory", true))
-        );
-        assert_eq!(
-            classify_exit("Shutdown", Some("EarlyDrop")),
-            Some(("EarlyDrop", false))
-        );
+        assert_eq!(classify_exit("BootFailure", None), Some(("BootFailure", true)));
+        assert_eq!(classify_exit("Shutdown", Some("Memory")), Some(("Memory", true)));
+        assert_eq!(classify_exit("Shutdown", Some("EarlyDrop")), Some(("EarlyDrop", false)));
         assert_eq!(
             classify_exit("Shutdown", Some("EventLoopCompleted")),
             Some(("EventLoopCompleted", false))
         );
-        assert_eq!(
-            classify_exit("Shutdown", Some("bogus")),
-            Some(("other", true))
-        );
+        assert_eq!(classify_exit("Shutdown", Some("bogus")), Some(("other", true)));
     }
 }

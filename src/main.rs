@@ -15,12 +15,7 @@ use webhook_health_exporter::store::{ConnectOptions, Store};
 #[command(version, about)]
 struct Cli {
     /// Log format: logfmt-like text or json
-    #[arg(
-        long = "log.format",
-        env = "WHE_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long = "log.format", env = "WHE_LOG_FORMAT", default_value = "text", global = true)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -87,9 +82,7 @@ struct SimulateArgs {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("WHE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -111,8 +104,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(a) => {
-            let store =
-                Store::open_and_migrate(&a.database_url, &ConnectOptions::default()).await?;
+            let store = Store::open_and_migrate(&a.database_url, &ConnectOptions::default()).await?;
             let cfg = SimConfig {
                 seed: a.seed,
                 orgs: a.orgs,
@@ -139,17 +131,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn demo(a: DemoArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.data_dir)
-        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+    std::fs::create_dir_all(&a.data_dir).with_context(|| format!("creating {}", a.data_dir.display()))?;
     let url = format!("sqlite://{}/webhook-health.db", a.data_dir.display());
     let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await?;
-    let cfg = SimConfig {
-        orgs: a.orgs,
-        rate: a.rate,
-        follow: true,
-        end: Utc::now(),
-        ..SimConfig::default()
-    };
+    let cfg = SimConfig { orgs: a.orgs, rate: a.rate, follow: true, end: Utc::now(), ..SimConfig::default() };
     eprintln!("writing a day of simulated history into {url} ...");
     let sim_store = store.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -21,29 +21,19 @@ pub async fn run(
     }
     let listener = TcpListener::bind(settings.listen_address)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on --web.listen-address {}",
-                settings.listen_address
-            )
-        })?;
+        .with_context(|| format!("cannot listen on --web.listen-address {}", settings.listen_address))?;
     let addr = listener.local_addr()?;
     let collector = Collector::new(store, settings.collector.clone());
     // Warm up so that the first scrape does not pay for aggregating history.
-    let _ = collector.refresh();
+    drop(collector.refresh());
     tracing::info!(
         %addr,
         store = %redact_url(&settings.database_url),
         telemetry_path = %settings.telemetry_path,
         "webhook-health-exporter listening"
     );
-    let app = router(AppState {
-        collector,
-        telemetry_path: settings.telemetry_path.clone(),
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -38,14 +38,8 @@ impl Default for CollectorConfig {
     fn default() -> Self {
         CollectorConfig {
             windows: vec![
-                Window {
-                    label: "1h".into(),
-                    micros: 3_600_000_000,
-                },
-                Window {
-                    label: "24h".into(),
-                    micros: 86_400_000_000,
-                },
+                Window { label: "1h".into(), micros: 3_600_000_000 },
+                Window { label: "24h".into(), micros: 86_400_000_000 },
             ],
             batch_size: 50_000,
             deadline: Duration::from_secs(5),
@@ -98,10 +92,7 @@ impl Collector {
     /// snapshot as of now.
     pub async fn scrape(self: &Arc<Self>) -> Snapshot {
         let refresh = self.refresh();
-        if tokio::time::timeout(self.config.deadline, refresh)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(self.config.deadline, refresh).await.is_err() {
             tracing::warn!(deadline = ?self.config.deadline, "log store read outlived the scrape deadline");
             self.progress.lock().unwrap().store_up = false;
         }
@@ -168,10 +159,7 @@ impl Collector {
             }
         };
         loop {
-            let batch = self
-                .store
-                .events_after(cursor, self.config.batch_size)
-                .await?;
+            let batch = self.store.events_after(cursor, self.config.batch_size).await?;
             {
                 let mut state = self.state.lock().unwrap();
                 state.apply_new(&batch.rows, window_start);
@@ -187,15 +175,9 @@ impl Collector {
 
         let (lc_cursor, since) = match self.progress.lock().unwrap().lifecycle_cursor {
             Some(c) => (c, None),
-            None => (
-                Cursor::default(),
-                Some(now - self.config.lifecycle_lookback),
-            ),
+            None => (Cursor::default(), Some(now - self.config.lifecycle_lookback)),
         };
-        let lifecycle = self
-            .store
-            .lifecycle_after(lc_cursor, since, self.config.batch_size)
-            .await?;
+        let lifecycle = self.store.lifecycle_after(lc_cursor, since, self.config.batch_size).await?;
         {
             let mut state = self.state.lock().unwrap();
             state.apply_lifecycle(&lifecycle.rows);

@@ -51,10 +51,7 @@ impl State {
         self.endpoints = rows
             .into_iter()
             .map(|r| {
-                let endpoint = Endpoint {
-                    url: r.endpoint_url,
-                    changed_at: r.endpoint_url_changed_at,
-                };
+                let endpoint = Endpoint { url: r.endpoint_url, changed_at: r.endpoint_url_changed_at };
                 (r.org_id, endpoint)
             })
             .collect();
@@ -124,15 +121,9 @@ impl State {
         match Outcome::parse(outcome) {
             Some(Outcome::Rejected) => {
                 let reason = RejectionReason::from_stored(reason);
-                *org.rejected_total
-                    .entry((reason, status_label(http_status)))
-                    .or_default() += n;
+                *org.rejected_total.entry((reason, status_label(http_status))).or_default() += n;
             }
-            Some(Outcome::Failed) => {
-                *org.failed_total
-                    .entry(status_label(http_status))
-                    .or_default() += n
-            }
+            Some(Outcome::Failed) => *org.failed_total.entry(status_label(http_status)).or_default() += n,
             Some(Outcome::Accepted) | None => {}
         }
     }
@@ -149,10 +140,7 @@ impl State {
             Some(Outcome::Rejected) => {
                 let reason = RejectionReason::from_stored(row.rejection_reason.as_deref());
                 org.recent_rejected[reason.index()].insert(t);
-                org.recent_rejected_by_code
-                    .entry(status_label(row.http_status))
-                    .or_default()
-                    .insert(t);
+                org.recent_rejected_by_code.entry(status_label(row.http_status)).or_default().insert(t);
             }
             Some(Outcome::Failed) => org.recent_failed.insert(t),
             Some(Outcome::Accepted) | None => {}
@@ -176,15 +164,11 @@ impl State {
 
     pub fn apply_lifecycle(&mut self, rows: &[LifecycleRow]) {
         for row in rows {
-            if let Some((reason, error)) =
-                classify_exit(&row.event_type, row.shutdown_reason.as_deref())
-            {
+            if let Some((reason, error)) = classify_exit(&row.event_type, row.shutdown_reason.as_deref()) {
                 *self.exits.entry((reason, error)).or_default() += 1;
                 if error {
-                    self.last_error_exit = Some(
-                        self.last_error_exit
-                            .map_or(row.occurred_at, |t| t.max(row.occurred_at)),
-                    );
+                    self.last_error_exit =
+                        Some(self.last_error_exit.map_or(row.occurred_at, |t| t.max(row.occurred_at)));
                 }
             }
         }
@@ -199,14 +183,7 @@ impl State {
     }
 
     pub fn edge_exits(&self) -> Vec<EdgeExitCount> {
-        self.exits
-            .iter()
-            .map(|(&(reason, error), &count)| EdgeExitCount {
-                reason,
-                error,
-                count,
-            })
-            .collect()
+        self.exits.iter().map(|(&(reason, error), &count)| EdgeExitCount { reason, error, count }).collect()
     }
 
     /// Per-organization figures as of `now`.
@@ -225,11 +202,7 @@ impl State {
                         .iter()
                         .map(|((r, c), n)| (*r, c.clone(), *n))
                         .collect(),
-                    failed_total: org
-                        .failed_total
-                        .iter()
-                        .map(|(c, n)| (c.clone(), *n))
-                        .collect(),
+                    failed_total: org.failed_total.iter().map(|(c, n)| (c.clone(), *n)).collect(),
                     windows: windows
                         .iter()
                         .map(|w| {
@@ -257,9 +230,7 @@ impl State {
                     queue_reprocess_depth: queue.map_or(0, |q| q.reprocess_depth.max(0) as u64),
                     queue_oldest_age_seconds: queue
                         .and_then(|q| q.oldest_enqueued_at)
-                        .map_or(0.0, |t| {
-                            ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)
-                        }),
+                        .map_or(0.0, |t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
                 }
             })
             .collect()

@@ -40,10 +40,6 @@ async fn telemetry(State(app): State<AppState>, headers: HeaderMap) -> Response 
 async fn readyz(State(app): State<AppState>) -> Response {
     match app.collector.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("log store unreachable: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("log store unreachable: {e}\n")).into_response(),
     }
 }

@@ -15,8 +15,7 @@ use prometheus_client::registry::Registry;
 use crate::domain::RejectionReason;
 use crate::snapshot::Snapshot;
 
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The exposition format a scraper asked for.
@@ -48,8 +47,7 @@ pub fn encode(snapshot: Snapshot, format: Format) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector(snapshot)));
     let mut out = String::with_capacity(64 * 1024);
-    prometheus_client::encoding::text::encode(&mut out, &registry)
-        .expect("writing to a String cannot fail");
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("writing to a String cannot fail");
     match format {
         Format::OpenMetrics => out,
         Format::Text004 => text004::from_openmetrics(&out),
@@ -86,13 +84,7 @@ fn gauges<'a>(
     help: &str,
     samples: impl IntoIterator<Item = (Labels<'a>, f64)>,
 ) -> Result<(), std::fmt::Error> {
-    family(
-        encoder,
-        name,
-        help,
-        MetricType::Gauge,
-        samples.into_iter().map(|(l, v)| (l, ConstGauge::new(v))),
-    )
+    family(encoder, name, help, MetricType::Gauge, samples.into_iter().map(|(l, v)| (l, ConstGauge::new(v))))
 }
 
 /// `name` without `_total`: the encoder appends it.
@@ -152,9 +144,7 @@ impl Collector for SnapshotCollector {
             "webhook_endpoint",
             "The active webhook endpoint URL each organization's portal targets.",
             orgs.iter().filter_map(|o| {
-                o.endpoint
-                    .as_ref()
-                    .map(|ep| vec![("org", o.org.as_str()), ("url", ep.url.as_str())])
+                o.endpoint.as_ref().map(|ep| vec![("org", o.org.as_str()), ("url", ep.url.as_str())])
             }),
         )?;
         gauges(
@@ -162,17 +152,14 @@ impl Collector for SnapshotCollector {
             "webhook_endpoint_url_changed_timestamp_seconds",
             "When the organization's active endpoint URL last changed.",
             orgs.iter().filter_map(|o| {
-                o.endpoint
-                    .as_ref()
-                    .map(|ep| (vec![("org", o.org.as_str())], seconds(ep.changed_at)))
+                o.endpoint.as_ref().map(|ep| (vec![("org", o.org.as_str())], seconds(ep.changed_at)))
             }),
         )?;
         counters(
             e,
             "webhook_payloads_received",
             "Payloads that reached the webhook endpoint.",
-            orgs.iter()
-                .map(|o| (vec![("org", o.org.as_str())], o.received_total)),
+            orgs.iter().map(|o| (vec![("org", o.org.as_str())], o.received_total)),
         )?;
         counters(
             e,
@@ -180,14 +167,7 @@ impl Collector for SnapshotCollector {
             "Payloads the webhook endpoint rejected, by reason and HTTP status code.",
             orgs.iter().flat_map(|o| {
                 o.rejected_total.iter().map(|(r, code, n)| {
-                    (
-                        vec![
-                            ("org", o.org.as_str()),
-                            ("reason", r.as_str()),
-                            ("code", code.as_str()),
-                        ],
-                        *n,
-                    )
+                    (vec![("org", o.org.as_str()), ("reason", r.as_str()), ("code", code.as_str())], *n)
                 })
             }),
         )?;
@@ -207,10 +187,7 @@ impl Collector for SnapshotCollector {
             "Payloads received in the last `window`, exact at scrape time.",
             orgs.iter().flat_map(|o| {
                 o.windows.iter().map(|w| {
-                    (
-                        vec![("org", o.org.as_str()), ("window", w.window.as_str())],
-                        w.received as f64,
-                    )
+                    (vec![("org", o.org.as_str()), ("window", w.window.as_str())], w.received as f64)
                 })
             }),
         )?;
@@ -257,71 +234,52 @@ impl Collector for SnapshotCollector {
             "webhook_window_payloads_failed",
             "Payloads failed in processing in the last `window`, exact at scrape time.",
             orgs.iter().flat_map(|o| {
-                o.windows.iter().map(|w| {
-                    (
-                        vec![("org", o.org.as_str()), ("window", w.window.as_str())],
-                        w.failed as f64,
-                    )
-                })
+                o.windows
+                    .iter()
+                    .map(|w| (vec![("org", o.org.as_str()), ("window", w.window.as_str())], w.failed as f64))
             }),
         )?;
         gauges(
             e,
             "webhook_last_received_timestamp_seconds",
             "Time of the last payload received for the organization.",
-            orgs.iter().filter_map(|o| {
-                o.last_received
-                    .map(|t| (vec![("org", o.org.as_str())], seconds(t)))
-            }),
+            orgs.iter().filter_map(|o| o.last_received.map(|t| (vec![("org", o.org.as_str())], seconds(t)))),
         )?;
         gauges(
             e,
             "webhook_queue_depth",
             "Sync-queue items waiting (state pending).",
-            orgs.iter()
-                .map(|o| (vec![("org", o.org.as_str())], o.queue_depth as f64)),
+            orgs.iter().map(|o| (vec![("org", o.org.as_str())], o.queue_depth as f64)),
         )?;
         gauges(
             e,
             "webhook_queue_reprocess_depth",
             "Waiting sync-queue items that carry the reprocessing flag.",
-            orgs.iter().map(|o| {
-                (
-                    vec![("org", o.org.as_str())],
-                    o.queue_reprocess_depth as f64,
-                )
-            }),
+            orgs.iter().map(|o| (vec![("org", o.org.as_str())], o.queue_reprocess_depth as f64)),
         )?;
         gauges(
             e,
             "webhook_queue_oldest_age_seconds",
             "Age of the oldest waiting sync-queue item (0 when none).",
-            orgs.iter()
-                .map(|o| (vec![("org", o.org.as_str())], o.queue_oldest_age_seconds)),
+            orgs.iter().map(|o| (vec![("org", o.org.as_str())], o.queue_oldest_age_seconds)),
         )?;
 
         gauges(
             e,
             "webhook_infrastructure_up",
             "1 when the component is healthy, 0 when unreachable or error-exited.",
-            s.components
-                .iter()
-                .map(|c| (vec![("component", c.component.as_str())], bool_gauge(c.up))),
+            s.components.iter().map(|c| (vec![("component", c.component.as_str())], bool_gauge(c.up))),
         )?;
         gauges(
             e,
             "webhook_last_healthy_timestamp_seconds",
             "Last moment the component was seen healthy (persisted in the log store).",
             s.components.iter().filter_map(|c| {
-                c.last_healthy
-                    .map(|t| (vec![("component", c.component.as_str())], seconds(t)))
+                c.last_healthy.map(|t| (vec![("component", c.component.as_str())], seconds(t)))
             }),
         )?;
-        let probes = || {
-            s.components
-                .iter()
-                .filter_map(|c| c.probe.as_ref().map(|p| (c.component.as_str(), p)))
-        };
+        let probes =
+            || s.components.iter().filter_map(|c| c.probe.as_ref().map(|p| (c.component.as_str(), p)));
         gauges(
             e,
             "webhook_probe_success",
@@ -345,13 +303,7 @@ impl Collector for SnapshotCollector {
             "webhook_edge_function_exits",
             "Edge Function exits by reason; error=\"true\" for error exits.",
             s.edge_exits.iter().map(|x| {
-                (
-                    vec![
-                        ("reason", x.reason),
-                        ("error", if x.error { "true" } else { "false" }),
-                    ],
-                    x.count,
-                )
+                (vec![("reason", x.reason), ("error", if x.error { "true" } else { "false" })], x.count)
             }),
         )?;
 
@@ -365,10 +317,7 @@ impl Collector for SnapshotCollector {
             e,
             "webhook_exporter_build",
             "Build and store backend of the exporter.",
-            [vec![
-                ("version", env!("CARGO_PKG_VERSION")),
-                ("backend", s.backend),
-            ]],
+            [vec![("version", env!("CARGO_PKG_VERSION")), ("backend", s.backend)]],
         )?;
         let x = &s.exporter;
         gauges(
@@ -395,10 +344,7 @@ impl Collector for SnapshotCollector {
             "Log-store rows read incrementally.",
             [
                 (vec![("table", "webhook_events")], x.event_rows_read_total),
-                (
-                    vec![("table", "edge_function_events")],
-                    x.lifecycle_rows_read_total,
-                ),
+                (vec![("table", "edge_function_events")], x.lifecycle_rows_read_total),
             ],
         )?;
         Ok(())

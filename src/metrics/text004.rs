@@ -23,10 +23,8 @@ pub fn from_openmetrics(om: &str) -> String {
                 other => (name.to_string(), other),
             };
             if let Some(help) = pending_help.take() {
-                let text = help
-                    .strip_prefix("# HELP ")
-                    .and_then(|h| h.split_once(' '))
-                    .map_or("", |(_, t)| t);
+                let text =
+                    help.strip_prefix("# HELP ").and_then(|h| h.split_once(' ')).map_or("", |(_, t)| t);
                 out.push_str(&format!("# HELP {name} {text}\n"));
             }
             out.push_str(&format!("# TYPE {name} {kind}\n"));

@@ -22,13 +22,7 @@ const NAMED_ORGS: [&str; 10] = [
 
 /// Organization ids: well-known demo names first, then numbered ones.
 pub fn org_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            NAMED_ORGS
-                .get(i)
-                .map_or_else(|| format!("org-{i:04}"), |s| s.to_string())
-        })
-        .collect()
+    (0..n).map(|i| NAMED_ORGS.get(i).map_or_else(|| format!("org-{i:04}"), |s| s.to_string())).collect()
 }
 
 pub fn display_name(org: &str) -> String {
@@ -57,18 +51,12 @@ impl Incidents {
     /// six hours ago, the backlog builds over the last two hours, the silent org stopped three
     /// hours ago.
     pub fn history(end: DateTime<Utc>) -> Incidents {
-        Incidents {
-            live: false,
-            anchor: end,
-        }
+        Incidents { live: false, anchor: end }
     }
 
     /// Live traffic: a 15-minute cycle with a 5-minute secret rotation and a 1-minute crash.
     pub fn live(start: DateTime<Utc>) -> Incidents {
-        Incidents {
-            live: true,
-            anchor: start,
-        }
+        Incidents { live: true, anchor: start }
     }
 
     fn cycle_minute(&self, t: DateTime<Utc>) -> i64 {
@@ -76,12 +64,7 @@ impl Incidents {
     }
 
     fn rotation(&self, org: usize, t: DateTime<Utc>) -> bool {
-        org == 1
-            && if self.live {
-                self.cycle_minute(t) < 5
-            } else {
-                t > self.anchor - Duration::minutes(40)
-            }
+        org == 1 && if self.live { self.cycle_minute(t) < 5 } else { t > self.anchor - Duration::minutes(40) }
     }
 
     fn crash(&self, t: DateTime<Utc>) -> bool {
@@ -150,20 +133,13 @@ impl Traffic {
                 total
             })
             .collect();
-        Traffic {
-            orgs,
-            cumulative,
-            incidents,
-        }
+        Traffic { orgs, cumulative, incidents }
     }
 
     fn pick_org(&self, rng: &mut StdRng, t: DateTime<Utc>) -> usize {
         let total = *self.cumulative.last().unwrap_or(&1.0);
         let x = rng.gen::<f64>() * total;
-        let i = self
-            .cumulative
-            .partition_point(|&c| c < x)
-            .min(self.orgs.len() - 1);
+        let i = self.cumulative.partition_point(|&c| c < x).min(self.orgs.len() - 1);
         if self.incidents.silent(i, t) {
             // The silent org's portal now targets another URL: its traffic never arrives here.
             0
@@ -180,11 +156,8 @@ impl Traffic {
         span: Duration,
         n: usize,
     ) -> GeneratedBatch {
-        let mut batch = GeneratedBatch {
-            events: Vec::with_capacity(n),
-            lifecycle: Vec::new(),
-            queue: Vec::new(),
-        };
+        let mut batch =
+            GeneratedBatch { events: Vec::with_capacity(n), lifecycle: Vec::new(), queue: Vec::new() };
         let span_us = span.num_microseconds().unwrap_or(1).max(1);
         for i in 0..n {
             let t = from + Duration::microseconds(span_us * i as i64 + rng.gen_range(0..span_us));
@@ -193,12 +166,11 @@ impl Traffic {
             let entity = ENTITIES[rng.gen_range(0..ENTITIES.len())];
             let message = MESSAGES[rng.gen_range(0..MESSAGES.len())];
             let event_id = Uuid::from_bytes(rng.gen());
-            let (outcome, status, reason, detail): (
-                &'static str,
-                i32,
-                Option<&str>,
-                Option<String>,
-            ) = if self.incidents.crash(t) && rng.gen_bool(0.7) {
+            let (outcome, status, reason, detail): (&'static str, i32, Option<&str>, Option<String>) = if self
+                .incidents
+                .crash(t)
+                && rng.gen_bool(0.7)
+            {
                 let status = [500, 502, 503, 504][rng.gen_range(0..4)];
                 if rng.gen_bool(0.3) {
                     batch.lifecycle.push(lifecycle(
@@ -209,20 +181,13 @@ impl Traffic {
                     ));
                 }
                 if rng.gen_bool(0.05) {
-                    batch.lifecycle.push(lifecycle(
-                        t,
-                        "Shutdown",
-                        Some("Memory"),
-                        "worker exceeded 256MB",
-                    ));
+                    batch.lifecycle.push(lifecycle(t, "Shutdown", Some("Memory"), "worker exceeded 256MB"));
                 }
                 (
                     "failed",
                     status,
                     None,
-                    Some(format!(
-                        "edge function error-exited while processing ({status})"
-                    )),
+                    Some(format!("edge function error-exited while processing ({status})")),
                 )
             } else if self.incidents.rotation(org, t) && rng.gen_bool(0.85) {
                 let detail = "auth key does not match the configured secret (rotated?)".to_string();
@@ -234,19 +199,11 @@ impl Traffic {
                         if *reason == "unknown_organization" {
                             org_id = format!("unknown-{:04}", rng.gen_range(0..10_000));
                         }
-                        (
-                            "rejected",
-                            *status,
-                            Some(*reason),
-                            Some(format!("rejected: {reason}")),
-                        )
+                        ("rejected", *status, Some(*reason), Some(format!("rejected: {reason}")))
                     }
-                    None if x < 0.030 => (
-                        "failed",
-                        500,
-                        None,
-                        Some("handing off to the sync queue failed".into()),
-                    ),
+                    None if x < 0.030 => {
+                        ("failed", 500, None, Some("handing off to the sync queue failed".into()))
+                    }
                     None => ("accepted", 202, None, None),
                 }
             };
@@ -260,24 +217,12 @@ impl Traffic {
                 })
             });
             if outcome == "accepted" && (self.incidents.live || self.incidents.backlog(org, t)) {
-                batch.queue.push(NewQueueItem {
-                    org_id: org_id.clone(),
-                    event_id,
-                    enqueued_at: t,
-                });
+                batch.queue.push(NewQueueItem { org_id: org_id.clone(), event_id, enqueued_at: t });
             }
             if rng.gen_bool(0.005) {
-                batch
-                    .lifecycle
-                    .push(lifecycle(t, "Boot", None, "worker booted"));
-                let reason = if rng.gen_bool(0.5) {
-                    "EarlyDrop"
-                } else {
-                    "EventLoopCompleted"
-                };
-                batch
-                    .lifecycle
-                    .push(lifecycle(t, "Shutdown", Some(reason), "worker retired"));
+                batch.lifecycle.push(lifecycle(t, "Boot", None, "worker booted"));
+                let reason = if rng.gen_bool(0.5) { "EarlyDrop" } else { "EventLoopCompleted" };
+                batch.lifecycle.push(lifecycle(t, "Shutdown", Some(reason), "worker retired"));
             }
             batch.events.push(NewEvent {
                 event_id,
@@ -296,11 +241,7 @@ impl Traffic {
     }
 
     /// The sync service's side in live mode: works off every org's queue but the backlogged one.
-    pub async fn work_off_queue(
-        &self,
-        store: &Store,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn work_off_queue(&self, store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
         for (i, org) in self.orgs.iter().enumerate() {
             if !self.incidents.backlog(i, now) {
                 store.work_off_queue(org, 10_000).await?;

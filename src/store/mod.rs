@@ -10,6 +10,7 @@ pub mod types;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+pub use sqlite::ts as sqlite_timestamp;
 pub use types::*;
 
 use postgres::PgStore;
@@ -66,10 +67,7 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions {
-            max_connections: 4,
-            acquire_timeout: Duration::from_secs(3),
-        }
+        ConnectOptions { max_connections: 4, acquire_timeout: Duration::from_secs(3) }
     }
 }
 
@@ -207,10 +205,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert!(!redact_url("mysql://u:secret@h/db").contains("secret"));
     }
 

@@ -5,9 +5,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow,
-    NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result,
-    StoreError,
+    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow, NewEvent,
+    NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result, StoreError,
 };
 
 /// Rows per multi-row INSERT: stays well under PostgreSQL's 65535 bind parameters.
@@ -36,17 +35,12 @@ impl PgStore {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("ping"))?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::query("ping"))?;
         Ok(())
     }
 
@@ -90,11 +84,7 @@ impl PgStore {
         .into_iter()
         .map(|r| event_row(&r))
         .collect();
-        Ok(EventBootstrap {
-            totals,
-            recent,
-            next: Cursor { tx: horizon, id: 0 },
-        })
+        Ok(EventBootstrap { totals, recent, next: Cursor { tx: horizon, id: 0 } })
     }
 
     pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
@@ -112,7 +102,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading new events"))?;
-        Ok(batch(rows, limit, horizon, |r| event_row(r)))
+        Ok(batch(rows, limit, horizon, event_row))
     }
 
     pub async fn lifecycle_after(
@@ -228,11 +218,7 @@ impl PgStore {
     }
 
     pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("writing events"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("writing events"))?;
         for chunk in events.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
@@ -250,14 +236,9 @@ impl PgStore {
                     .push_bind(&e.message_name)
                     .push_bind(&e.payload);
             });
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("writing events"))?;
+            qb.build().execute(&mut *tx).await.map_err(StoreError::query("writing events"))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("writing events"))
+        tx.commit().await.map_err(StoreError::query("writing events"))
     }
 
     pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
@@ -274,28 +255,21 @@ impl PgStore {
                 .push_bind(e.shutdown_reason)
                 .push_bind(&e.detail);
         });
-        qb.build()
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("writing lifecycle events"))?;
+        qb.build().execute(&self.pool).await.map_err(StoreError::query("writing lifecycle events"))?;
         Ok(())
     }
 
     pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
         for chunk in items.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ",
-            );
+            let mut qb =
+                QueryBuilder::new("INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ");
             qb.push_values(chunk, |mut b, i| {
                 b.push_bind(&i.org_id)
                     .push_bind(i.event_id)
                     .push_bind(i.enqueued_at)
                     .push_bind(i.enqueued_at);
             });
-            qb.build()
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::query("enqueueing"))?;
+            qb.build().execute(&self.pool).await.map_err(StoreError::query("enqueueing"))?;
         }
         Ok(())
     }
@@ -335,15 +309,8 @@ fn batch<T>(
 ) -> Batch<T> {
     let complete = (rows.len() as i64) < limit;
     let next = match rows.last() {
-        Some(last) if !complete => Cursor {
-            tx: last.get("tx"),
-            id: last.get("id"),
-        },
+        Some(last) if !complete => Cursor { tx: last.get("tx"), id: last.get("id") },
         _ => Cursor { tx: horizon, id: 0 },
     };
-    Batch {
-        rows: rows.iter().map(map).collect(),
-        next,
-        complete,
-    }
+    Batch { rows: rows.iter().map(map).collect(), next, complete }
 }

@@ -4,15 +4,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row};
 
 use super::{
-    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow,
-    NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result,
-    StoreError,
+    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow, NewEvent,
+    NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result, StoreError,
 };
 
 /// Rows per multi-row INSERT: under SQLite's default 32766 bind variables.
@@ -47,27 +44,18 @@ impl SqliteStore {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
         Ok(())
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("ping"))?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::query("ping"))?;
         Ok(())
     }
 
     pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
         // One read transaction, so the aggregate, the recent rows and the cursor agree.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("aggregating event history"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("aggregating event history"))?;
         let max_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM webhook_events")
             .fetch_one(&mut *tx)
             .await
@@ -103,14 +91,8 @@ impl SqliteStore {
         .iter()
         .map(event_row)
         .collect();
-        tx.commit()
-            .await
-            .map_err(StoreError::query("aggregating event history"))?;
-        Ok(EventBootstrap {
-            totals,
-            recent,
-            next: Cursor { tx: 0, id: max_id },
-        })
+        tx.commit().await.map_err(StoreError::query("aggregating event history"))?;
+        Ok(EventBootstrap { totals, recent, next: Cursor { tx: 0, id: max_id } })
     }
 
     pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
@@ -234,11 +216,7 @@ impl SqliteStore {
     }
 
     pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("writing events"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("writing events"))?;
         for chunk in events.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
@@ -256,14 +234,9 @@ impl SqliteStore {
                     .push_bind(&e.message_name)
                     .push_bind(e.payload.as_ref().map(|p| p.to_string()));
             });
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("writing events"))?;
+            qb.build().execute(&mut *tx).await.map_err(StoreError::query("writing events"))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("writing events"))
+        tx.commit().await.map_err(StoreError::query("writing events"))
     }
 
     pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
@@ -280,28 +253,21 @@ impl SqliteStore {
                 .push_bind(e.shutdown_reason)
                 .push_bind(&e.detail);
         });
-        qb.build()
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("writing lifecycle events"))?;
+        qb.build().execute(&self.pool).await.map_err(StoreError::query("writing lifecycle events"))?;
         Ok(())
     }
 
     pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
         for chunk in items.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ",
-            );
+            let mut qb =
+                QueryBuilder::new("INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ");
             qb.push_values(chunk, |mut b, i| {
                 b.push_bind(&i.org_id)
                     .push_bind(i.event_id.to_string())
                     .push_bind(ts(i.enqueued_at))
                     .push_bind(ts(i.enqueued_at));
             });
-            qb.build()
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::query("enqueueing"))?;
+            qb.build().execute(&self.pool).await.map_err(StoreError::query("enqueueing"))?;
         }
         Ok(())
     }
@@ -333,23 +299,8 @@ fn event_row(r: &SqliteRow) -> EventRow {
 }
 
 /// Ids are commit order here, so the next read starts after the last row read.
-fn batch<T>(
-    rows: Vec<SqliteRow>,
-    limit: i64,
-    cursor: Cursor,
-    map: impl Fn(&SqliteRow) -> T,
-) -> Batch<T> {
+fn batch<T>(rows: Vec<SqliteRow>, limit: i64, cursor: Cursor, map: impl Fn(&SqliteRow) -> T) -> Batch<T> {
     let complete = (rows.len() as i64) < limit;
-    let next = rows
-        .last()
-        .map(|r| Cursor {
-            tx: 0,
-            id: r.get("id"),
-        })
-        .unwrap_or(cursor);
-    Batch {
-        rows: rows.iter().map(map).collect(),
-        next,
-        complete,
-    }
+    let next = rows.last().map(|r| Cursor { tx: 0, id: r.get("id") }).unwrap_or(cursor);
+    Batch { rows: rows.iter().map(map).collect(), next, complete }
 }

@@ -1,0 +1,157 @@
+//! Shared test harness: real PostgreSQL and SQLite stores, the real exporter binary.
+//!
+//! PostgreSQL comes from `WHE_TEST_DATABASE_URL` (an admin URL; `scripts/test.sh` sets it, starting
+//! a throwaway cluster when none is reachable) or, without it, the local server on
+//! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPoolOptions;
+use webhook_health_exporter::store::{ConnectOptions, Store};
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn admin_url() -> String {
+    std::env::var("WHE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
+}
+
+/// A fresh, migrated PostgreSQL database of its own; returns its URL and the store.
+pub async fn fresh_postgres() -> (String, Store) {
+    let admin = admin_url();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is needed for this test and {admin} is unreachable ({e}).\n\
+                 Run the README's test command (scripts/test.sh), which starts a throwaway cluster, \
+                 or set WHE_TEST_DATABASE_URL to an admin URL of a PostgreSQL 13+ server."
+            )
+        });
+    let name = format!("whe_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("creating a test database");
+    pool.close().await;
+    let mut url = url::Url::parse(&admin).expect("WHE_TEST_DATABASE_URL is not a URL");
+    url.set_path(&format!("/{name}"));
+    let url = url.to_string();
+    let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await.expect("migrating");
+    (url, store)
+}
+
+/// A fresh, migrated SQLite store in a temporary folder (kept alive by the returned guard).
+pub async fn fresh_sqlite() -> (String, Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/store.db", dir.path().display());
+    let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await.expect("migrating");
+    (url, store, dir)
+}
+
+/// Runs one async test body against both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* $name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let (url, store) = $crate::support::fresh_postgres().await;
+                $body(url, store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (url, store, _dir) = $crate::support::fresh_sqlite().await;
+                $body(url, store).await;
+            }
+        }
+    };
+}
+
+/// The real exporter binary, started as a child process; killed on drop.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Exporter {
+    /// Starts `webhook-health-exporter serve` with extra flags on a free port and waits until it
+    /// answers `/healthz`.
+    pub fn start(database_url: &str, extra: &[&str]) -> Exporter {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"))
+            .args(["serve", "--database-url", database_url, "--web.listen-address", &addr.to_string()])
+            .args(extra)
+            .env("WHE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the exporter binary");
+        let mut exporter = Exporter { addr, child };
+        exporter.wait_healthy();
+        exporter
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("polling the exporter") {
+                panic!("the exporter exited early with {status}");
+            }
+            if std::net::TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the exporter did not listen on {} within 20s", self.addr);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("the exporter did not exit within 10s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Parses Prometheus text into (series, value) pairs, e.g. `("webhook_store_up", 1.0)`.
+pub fn parse_metrics(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of one exact series (name with labels in the order the exporter writes them).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    parse_metrics(text).into_iter().find(|(s, _)| s == series).map(|(_, v)| v)
+}
