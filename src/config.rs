@@ -9,6 +9,8 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::collector::{CollectorConfig, Window};
+use crate::health::config::{resolve_recovery_window, EdgeArgs};
+use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -22,7 +24,7 @@ pub enum ConfigError {
     Missing(&'static str),
 }
 
-fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+pub(crate) fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
     ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() }
 }
 
@@ -53,6 +55,10 @@ pub struct ServeArgs {
     /// Apply the bundled log-store migrations at start (off for a store owned by another team)
     #[arg(long = "store.migrate", env = "WHE_STORE_MIGRATE")]
     pub migrate: bool,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
 }
 
 /// The config file. Unknown keys are an error, so a typo cannot silently fall back to a default.
@@ -66,6 +72,10 @@ pub struct FileConfig {
     pub collect_timeout: Option<String>,
     pub batch_size: Option<i64>,
     pub migrate: Option<bool>,
+    /// `[[probe]]` tables: endpoints to probe, with per-target settings.
+    #[serde(default)]
+    pub probe: Vec<ProbeFileEntry>,
+    pub edge_recovery_window: Option<String>,
 }
 
 impl FileConfig {
@@ -84,6 +94,8 @@ pub struct Settings {
     pub telemetry_path: String,
     pub collector: CollectorConfig,
     pub migrate: bool,
+    pub probes: Vec<ProbeTarget>,
+    pub edge_recovery_window: Duration,
 }
 
 impl Settings {
@@ -140,6 +152,8 @@ impl Settings {
             telemetry_path,
             collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
             migrate: args.migrate || file.migrate.unwrap_or(false),
+            probes: probes::config::resolve(&args.probe, &file.probe)?,
+            edge_recovery_window: resolve_recovery_window(&args.edge, file.edge_recovery_window.as_deref())?,
         })
     }
 }

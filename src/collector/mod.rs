@@ -19,6 +19,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use state::State;
 pub use state::Window;
 
+use crate::health::HealthState;
 use crate::snapshot::{ExporterStats, Snapshot};
 use crate::store::{Cursor, Store, StoreError};
 
@@ -65,10 +66,21 @@ pub struct Collector {
     state: Mutex<State>,
     progress: Mutex<Progress>,
     in_flight: Mutex<Option<InFlight>>,
+    health: Option<Arc<HealthState>>,
 }
 
 impl Collector {
     pub fn new(store: Store, config: CollectorConfig) -> Arc<Collector> {
+        Collector::build(store, config, None)
+    }
+
+    /// A collector that also judges the Edge Function's health after each read and shows the
+    /// components of `health` in its snapshots.
+    pub fn with_health(store: Store, config: CollectorConfig, health: Arc<HealthState>) -> Arc<Collector> {
+        Collector::build(store, config, Some(health))
+    }
+
+    fn build(store: Store, config: CollectorConfig, health: Option<Arc<HealthState>>) -> Arc<Collector> {
         let max_window = config.windows.iter().map(|w| w.micros).max().unwrap_or(0);
         Arc::new(Collector {
             store,
@@ -77,6 +89,7 @@ impl Collector {
             state: Mutex::new(State::default()),
             progress: Mutex::new(Progress::default()),
             in_flight: Mutex::new(None),
+            health,
         })
     }
 
@@ -187,9 +200,16 @@ impl Collector {
         }
 
         let queue = self.store.queue_stats().await?;
-        let mut state = self.state.lock().unwrap();
-        state.set_queue(queue);
-        state.prune(window_start);
+        let last_error_exit = {
+            let mut state = self.state.lock().unwrap();
+            state.set_queue(queue);
+            state.prune(window_start);
+            state.last_error_exit()
+        };
+        if let Some(health) = &self.health {
+            // Every lifecycle row committed before `now` has been read.
+            health.observe_edge(last_error_exit, now);
+        }
         Ok(())
     }
 
@@ -203,7 +223,7 @@ impl Collector {
             backend: self.store.backend().as_str(),
             orgs: state.org_snapshots(now, &self.config.windows),
             edge_exits: state.edge_exits(),
-            components: Vec::new(),
+            components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: p.stats.clone(),
         }
     }

@@ -5,6 +5,8 @@
 //! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod endpoint;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -80,8 +82,12 @@ impl Exporter {
     /// Starts `webhook-health-exporter serve` with extra flags on a free port and waits until it
     /// answers `/healthz`.
     pub fn start(database_url: &str, extra: &[&str]) -> Exporter {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        Exporter::start_on(addr, database_url, extra)
+    }
+
+    /// Like `start`, on a given address (to restart an exporter where Prometheus scrapes it).
+    pub fn start_on(addr: SocketAddr, database_url: &str, extra: &[&str]) -> Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"))
             .args(["serve", "--database-url", database_url, "--web.listen-address", &addr.to_string()])
             .args(extra)
@@ -93,6 +99,13 @@ impl Exporter {
         let mut exporter = Exporter { addr, child };
         exporter.wait_healthy();
         exporter
+    }
+
+    /// GET of the telemetry path, as Prometheus text 0.0.4.
+    pub async fn scrape(&self) -> String {
+        let response = reqwest::get(self.url("/metrics")).await.expect("scraping the exporter");
+        assert!(response.status().is_success(), "/metrics answered {}", response.status());
+        response.text().await.expect("reading /metrics")
     }
 
     fn wait_healthy(&mut self) {
