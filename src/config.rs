@@ -221,6 +221,22 @@ mod tests {
     }
 
     #[test]
+    fn probes_and_the_edge_window_come_from_the_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "database_url = \"sqlite://x.db\"\nedge_recovery_window = \"10m\"\n\
+                    [[probe]]\nname = \"hook\"\nurl = \"https://x.supabase.co/functions/v1/h\"\ninterval = \"30s\"\n";
+        std::fs::write(&path, text).unwrap();
+        let mut a = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        a.probe.targets = vec!["other=http://127.0.0.1:1/".into()];
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.edge_recovery_window, Duration::from_secs(600));
+        let names: Vec<_> = s.probes.iter().map(|p| (p.component(), p.interval.as_secs())).collect();
+        assert_eq!(names, [("endpoint:hook".to_string(), 30), ("endpoint:other".to_string(), 15)]);
+        assert_eq!(Settings::resolve(&args("sqlite://x.db")).unwrap().edge_recovery_window.as_secs(), 300);
+    }
+
+    #[test]
     fn unknown_config_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
