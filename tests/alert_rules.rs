@@ -21,8 +21,7 @@ fn root() -> PathBuf {
 /// that a moved directory cannot make a test pass vacuously.
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
     let path = root().join("alerting-rules").join(dir);
-    let entries =
-        fs::read_dir(&path).unwrap_or_else(|e| panic!("cannot list {}: {e}", path.display()));
+    let entries = fs::read_dir(&path).unwrap_or_else(|e| panic!("cannot list {}: {e}", path.display()));
     let mut files: Vec<PathBuf> = entries
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
@@ -41,12 +40,7 @@ fn rule_files() -> Vec<PathBuf> {
 /// Runs `promtool <args> <file>`; returns `Err(output)` when it does not succeed. Panics with
 /// installation advice when promtool cannot be started.
 fn promtool(args: &[&str], file: &Path) -> Result<String, String> {
-    let output = match Command::new("promtool")
-        .args(args)
-        .arg(file)
-        .current_dir(root())
-        .output()
-    {
+    let output = match Command::new("promtool").args(args).arg(file).current_dir(root()).output() {
         Ok(output) => output,
         Err(e) if e.kind() == ErrorKind::NotFound => panic!(
             "promtool is not on PATH: run `scripts/install-test-deps.sh` or \
@@ -69,16 +63,8 @@ fn promtool(args: &[&str], file: &Path) -> Result<String, String> {
 }
 
 fn run_promtool_on_each(args: &[&str], files: &[PathBuf]) {
-    let failures: Vec<String> = files
-        .iter()
-        .filter_map(|file| promtool(args, file).err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "promtool {} failed:\n{}",
-        args.join(" "),
-        failures.join("\n")
-    );
+    let failures: Vec<String> = files.iter().filter_map(|file| promtool(args, file).err()).collect();
+    assert!(failures.is_empty(), "promtool {} failed:\n{}", args.join(" "), failures.join("\n"));
 }
 
 #[test]
@@ -114,10 +100,7 @@ impl Alert {
     /// as `description: >-`), joined by spaces.
     fn text(&self, key: &str) -> Option<String> {
         let prefix = format!("{key}:");
-        let start = self
-            .body
-            .iter()
-            .position(|line| line.trim().starts_with(&prefix))?;
+        let start = self.body.iter().position(|line| line.trim().starts_with(&prefix))?;
         let indent = |line: &str| line.len() - line.trim_start().len();
         let key_indent = indent(&self.body[start]);
         let mut text = self.value(key)?;
@@ -135,8 +118,8 @@ impl Alert {
 fn alerts() -> Vec<Alert> {
     let mut alerts = Vec::new();
     for file in yaml_files("alerts") {
-        let text = fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        let text =
+            fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
         let mut current: Option<Alert> = None;
         for line in text.lines() {
             let trimmed = line.trim_start();
@@ -146,11 +129,8 @@ fn alerts() -> Vec<Alert> {
             if starts_rule {
                 alerts.extend(current.take());
                 if let Some(name) = trimmed.strip_prefix("- alert:") {
-                    current = Some(Alert {
-                        file: file.clone(),
-                        name: name.trim().to_string(),
-                        body: Vec::new(),
-                    });
+                    current =
+                        Some(Alert { file: file.clone(), name: name.trim().to_string(), body: Vec::new() });
                 }
             } else if let Some(alert) = current.as_mut() {
                 alert.body.push(line.to_string());
@@ -164,8 +144,7 @@ fn alerts() -> Vec<Alert> {
 
 fn runbook_headings() -> Vec<String> {
     let path = root().join("docs").join("runbook.md");
-    let text =
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
         .filter_map(|line| line.strip_prefix("## "))
         .map(|heading| heading.trim().to_string())
@@ -178,42 +157,28 @@ fn every_alert_has_severity_annotations_and_a_runbook_section() {
     let mut problems = Vec::new();
     for alert in alerts() {
         let at = format!("{} in {}", alert.name, alert.file.display());
-        if !alert.name.starts_with("Webhook") || alert.name.contains(|c: char| !c.is_alphanumeric())
-        {
-            problems.push(format!(
-                "{at}: not a CamelCase name starting with `Webhook`"
-            ));
+        if !alert.name.starts_with("Webhook") || alert.name.contains(|c: char| !c.is_alphanumeric()) {
+            problems.push(format!("{at}: not a CamelCase name starting with `Webhook`"));
         }
         match alert.value("severity") {
             Some(s) if SEVERITIES.contains(&s.as_str()) => {}
-            other => problems.push(format!(
-                "{at}: severity must be one of {SEVERITIES:?}, found {other:?}"
-            )),
+            other => problems.push(format!("{at}: severity must be one of {SEVERITIES:?}, found {other:?}")),
         }
         match alert.text("summary") {
             Some(s) if !s.is_empty() && !s.contains("{{") => {}
-            other => problems.push(format!(
-                "{at}: summary must be a static sentence, found {other:?}"
-            )),
+            other => problems.push(format!("{at}: summary must be a static sentence, found {other:?}")),
         }
         match alert.text("description") {
             Some(d) if d.contains("{{") => {}
-            other => problems.push(format!(
-                "{at}: description must be a template, found {other:?}"
-            )),
+            other => problems.push(format!("{at}: description must be a template, found {other:?}")),
         }
         let expected_url = format!("{RUNBOOK_BASE}{}", alert.name.to_lowercase());
         match alert.value("runbook_url") {
             Some(url) if url == expected_url => {}
-            other => problems.push(format!(
-                "{at}: runbook_url should be {expected_url}, found {other:?}"
-            )),
+            other => problems.push(format!("{at}: runbook_url should be {expected_url}, found {other:?}")),
         }
         if !headings.contains(&alert.name) {
-            problems.push(format!(
-                "{at}: docs/runbook.md has no `## {}` section",
-                alert.name
-            ));
+            problems.push(format!("{at}: docs/runbook.md has no `## {}` section", alert.name));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -222,12 +187,7 @@ fn every_alert_has_severity_annotations_and_a_runbook_section() {
 #[test]
 fn every_alert_section_of_the_runbook_belongs_to_an_alert() {
     let names: Vec<String> = alerts().into_iter().map(|a| a.name).collect();
-    let stale: Vec<String> = runbook_headings()
-        .into_iter()
-        .filter(|h| h.starts_with("Webhook") && !names.contains(h))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "docs/runbook.md has sections for alerts that do not exist: {stale:?}"
-    );
+    let stale: Vec<String> =
+        runbook_headings().into_iter().filter(|h| h.starts_with("Webhook") && !names.contains(h)).collect();
+    assert!(stale.is_empty(), "docs/runbook.md has sections for alerts that do not exist: {stale:?}");
 }
