@@ -6,7 +6,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     sql, Batch, ConnectOptions, Cursor, EventBootstrap, EventRow, LifecycleRow, NewEvent, NewLifecycleEvent,
-    NewOrganization, NewQueueItem, OrgRow, QueueStat, Result, StoreError,
+    NewOrganization, NewQueueItem, Result, StoreError,
 };
 
 /// Rows per multi-row INSERT: stays well under PostgreSQL's 65535 bind parameters.
@@ -41,11 +41,6 @@ impl PgStore {
 
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
-        Ok(())
-    }
-
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::query("ping"))?;
         Ok(())
     }
 
@@ -118,27 +113,6 @@ impl PgStore {
         .await
         .map_err(StoreError::query("reading edge function events"))?;
         Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }))
-    }
-
-    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
-        sqlx::query_as(sql::ORGANIZATIONS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading organizations"))
-    }
-
-    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
-        sqlx::query_as(&sql::queue_stats("count(*) FILTER (WHERE reprocess)"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading queue depth"))
-    }
-
-    pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        sqlx::query_as("SELECT component, last_healthy_at FROM component_health")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading component health"))
     }
 
     pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {

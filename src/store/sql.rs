@@ -20,3 +20,5 @@ pub fn queue_stats(reprocess_count: &str) -> String {
          FROM sync_queue WHERE state = 'pending' GROUP BY org_id"
     )
 }
+
+pub const COMPONENT_HEALTH: &str = "SELECT component, last_healthy_at FROM component_health";

@@ -9,7 +9,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     sql, Batch, ConnectOptions, Cursor, EventBootstrap, EventRow, LifecycleRow, NewEvent, NewLifecycleEvent,
-    NewOrganization, NewQueueItem, OrgRow, Positioned, QueueStat, Result, StoreError,
+    NewOrganization, NewQueueItem, Positioned, Result, StoreError,
 };
 
 /// Rows per multi-row INSERT: under SQLite's default 32766 bind variables.
@@ -45,11 +45,6 @@ impl SqliteStore {
 
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
-        Ok(())
-    }
-
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::query("ping"))?;
         Ok(())
     }
 
@@ -109,27 +104,6 @@ impl SqliteStore {
         .await
         .map_err(StoreError::query("reading edge function events"))?;
         Ok(after_last(rows, limit, cursor))
-    }
-
-    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
-        sqlx::query_as(sql::ORGANIZATIONS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading organizations"))
-    }
-
-    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
-        sqlx::query_as(&sql::queue_stats("sum(reprocess)"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading queue depth"))
-    }
-
-    pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        sqlx::query_as("SELECT component, last_healthy_at FROM component_health")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading component health"))
     }
 
     pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {
