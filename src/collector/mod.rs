@@ -207,7 +207,7 @@ impl Collector {
             state.last_error_exit()
         };
         if let Some(health) = &self.health {
-            // Every lifecycle row committed before `now` has been read.
+            // As of `now`: a lifecycle row committed a moment ago may still be unread.
             health.observe_edge(last_error_exit, now);
         }
         Ok(())

@@ -79,6 +79,16 @@ impl HealthState {
     pub fn observe_edge(&self, last_error_exit: Option<DateTime<Utc>>, as_of: DateTime<Utc>) {
         let up = edge::is_up(last_error_exit, as_of, self.edge_recovery_window);
         self.observe(EDGE_COMPONENT, up, as_of, None);
+        if let (false, Some(exit)) = (up, last_error_exit) {
+            // A read can miss a just-committed exit (on PostgreSQL, rows become readable once no
+            // older transaction is open) and see the function healthy after it crashed; it was not.
+            let exit = exit.trunc_subsecs(6);
+            if let Some(e) = self.entries.lock().unwrap().get_mut(EDGE_COMPONENT) {
+                if e.last_healthy > Some(exit) {
+                    e.last_healthy = Some(exit);
+                }
+            }
+        }
     }
 
     /// Components observed at least once, sorted by label.
@@ -162,5 +172,17 @@ mod tests {
         assert!(h.unpersisted().is_empty());
         h.observe("endpoint:a", true, t(30), None);
         assert_eq!(h.components()[0].last_healthy, Some(t(30)));
+    }
+
+    #[test]
+    fn the_edge_function_was_not_healthy_after_an_exit_read_late() {
+        let h = HealthState::new(Vec::<String>::new(), Duration::from_secs(300));
+        h.observe_edge(None, t(10));
+        assert_eq!(h.components()[0].last_healthy, Some(t(10)));
+        h.observe_edge(Some(t(7)), t(20));
+        let c = &h.components()[0];
+        assert_eq!((c.up, c.last_healthy), (false, Some(t(7))));
+        h.observe_edge(Some(t(7)), t(400));
+        assert_eq!(h.components()[0].last_healthy, Some(t(400)));
     }
 }
