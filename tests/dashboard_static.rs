@@ -56,12 +56,8 @@ const GLOBAL_METRICS: &[&str] = &[
 
 /// Alerts of alerting-rules/ whose labels carry no org (infrastructure and the monitor itself):
 /// an `ALERTS{alertname="..."}` selector for one of them needs no organization filter.
-const GLOBAL_ALERTS: &[&str] = &[
-    "WebhookInfrastructureOutage",
-    "WebhookLogStoreDown",
-    "WebhookExporterDown",
-    "WebhookExporterAbsent",
-];
+const GLOBAL_ALERTS: &[&str] =
+    &["WebhookInfrastructureOutage", "WebhookLogStoreDown", "WebhookExporterDown", "WebhookExporterAbsent"];
 
 const KNOWN_ALERTS: &[&str] = &[
     "WebhookHighRejectionRate",
@@ -86,8 +82,7 @@ const PROM_VARIABLES: &[&str] = &["$org", "$window", "$__rate_interval", "$__int
 const SQL_VARIABLES: &[&str] = &["$__timeFilter", "${org:regex}"];
 const SQL_ORG_FILTER: &str = "~ '^(${org:regex})$'";
 
-const ADMIN_LINK: &str =
-    "${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}";
+const ADMIN_LINK: &str = "${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}";
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -101,8 +96,7 @@ fn read(rel: &str) -> String {
 }
 
 fn dashboard() -> Value {
-    serde_json::from_str(&read(DASHBOARD))
-        .unwrap_or_else(|e| panic!("{DASHBOARD} is not valid JSON: {e}"))
+    serde_json::from_str(&read(DASHBOARD)).unwrap_or_else(|e| panic!("{DASHBOARD} is not valid JSON: {e}"))
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -112,10 +106,7 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 /// All panels except rows, including panels nested in collapsed rows.
 fn panels(d: &Value) -> Vec<&Value> {
     let mut out = Vec::new();
-    for p in d["panels"]
-        .as_array()
-        .expect("dashboard has a panels array")
-    {
+    for p in d["panels"].as_array().expect("dashboard has a panels array") {
         if str_of(p, "type") == "row" {
             if let Some(nested) = p.get("panels").and_then(Value::as_array) {
                 out.extend(nested.iter());
@@ -128,17 +119,11 @@ fn panels(d: &Value) -> Vec<&Value> {
 }
 
 fn targets(p: &Value) -> Vec<&Value> {
-    p.get("targets")
-        .and_then(Value::as_array)
-        .map(|t| t.iter().collect())
-        .unwrap_or_default()
+    p.get("targets").and_then(Value::as_array).map(|t| t.iter().collect()).unwrap_or_default()
 }
 
 fn ds_uid(v: &Value) -> &str {
-    v.get("datasource")
-        .and_then(|d| d.get("uid"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    v.get("datasource").and_then(|d| d.get("uid")).and_then(Value::as_str).unwrap_or("")
 }
 
 fn is_sql(t: &Value) -> bool {
@@ -158,11 +143,7 @@ fn prom_targets(d: &Value) -> Vec<(String, String, String)> {
                     str_of(p, "title"),
                     str_of(t, "refId")
                 );
-                out.push((
-                    str_of(p, "title").to_string(),
-                    str_of(t, "refId").to_string(),
-                    expr.to_string(),
-                ));
+                out.push((str_of(p, "title").to_string(), str_of(t, "refId").to_string(), expr.to_string()));
             }
         }
     }
@@ -175,19 +156,13 @@ fn sql_targets(d: &Value) -> Vec<(String, String)> {
     for p in panels(d) {
         for t in targets(p) {
             if is_sql(t) {
-                out.push((
-                    format!("panel '{}'", str_of(p, "title")),
-                    str_of(t, "rawSql").to_string(),
-                ));
+                out.push((format!("panel '{}'", str_of(p, "title")), str_of(t, "rawSql").to_string()));
             }
         }
     }
     for a in d["annotations"]["list"].as_array().into_iter().flatten() {
         if let Some(t) = a.get("target").filter(|t| is_sql(t)) {
-            out.push((
-                format!("annotation '{}'", str_of(a, "name")),
-                str_of(t, "rawSql").to_string(),
-            ));
+            out.push((format!("annotation '{}'", str_of(a, "name")), str_of(t, "rawSql").to_string()));
         }
     }
     out
@@ -280,14 +255,7 @@ const PROMQL_KEYWORDS: &[&str] = &[
     "nan",
 ];
 /// Keywords followed by a parenthesised label list rather than an expression.
-const LABEL_LIST_KEYWORDS: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-];
+const LABEL_LIST_KEYWORDS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
 
 fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c == b':'
@@ -337,16 +305,9 @@ fn parse_matchers(body: &str) -> Vec<Matcher> {
             .find(|op| body[i..].starts_with(op))
             .unwrap_or_else(|| panic!("cannot parse matchers `{body}`"));
         i = skip_ws(b, i + op.len());
-        assert!(
-            i < b.len() && (b[i] == b'"' || b[i] == b'\''),
-            "matcher value is not quoted in `{body}`"
-        );
+        assert!(i < b.len() && (b[i] == b'"' || b[i] == b'\''), "matcher value is not quoted in `{body}`");
         let end = skip_string(b, i);
-        out.push(Matcher {
-            label,
-            op: op.to_string(),
-            value: body[i + 1..end - 1].to_string(),
-        });
+        out.push(Matcher { label, op: op.to_string(), value: body[i + 1..end - 1].to_string() });
         i = skip_ws(b, end);
         if i < b.len() && b[i] == b',' {
             i += 1;
@@ -382,39 +343,25 @@ fn selectors(expr: &str) -> Vec<Selector> {
             let word = &expr[start..i];
             let next = skip_ws(b, i);
             if LABEL_LIST_KEYWORDS.contains(&word) && next < b.len() && b[next] == b'(' {
-                i = expr[next..]
-                    .find(')')
-                    .map(|e| next + e + 1)
-                    .expect("unclosed label list");
+                i = expr[next..].find(')').map(|e| next + e + 1).expect("unclosed label list");
                 continue;
             }
             let grouped_aggregation = ["by", "without"].iter().any(|k| {
                 expr[next..].starts_with(k)
-                    && !expr[next + k.len()..]
-                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    && !expr[next + k.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
             });
-            if PROMQL_KEYWORDS.contains(&word)
-                || grouped_aggregation
-                || (next < b.len() && b[next] == b'(')
-            {
+            if PROMQL_KEYWORDS.contains(&word) || grouped_aggregation || (next < b.len() && b[next] == b'(') {
                 continue; // keyword, function or aggregation (`sum by (org) (...)`)
             }
             // The function this selector is the first argument of, if any.
             let before = expr[..start].trim_end();
             let call = before.strip_suffix('(').map(|f| {
                 let f = f.trim_end();
-                let s = f
-                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .map(|p| p + 1)
-                    .unwrap_or(0);
+                let s =
+                    f.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|p| p + 1).unwrap_or(0);
                 f[s..].to_string()
             });
-            let mut sel = Selector {
-                metric: word.to_string(),
-                matchers: Vec::new(),
-                range: None,
-                call,
-            };
+            let mut sel = Selector { metric: word.to_string(), matchers: Vec::new(), range: None, call };
             i = next;
             if i < b.len() && b[i] == b'{' {
                 let mut j = i + 1;
@@ -458,10 +405,7 @@ fn metric_contract() -> BTreeMap<String, BTreeSet<String>> {
             .collect();
         out.insert(name, labels);
     }
-    assert!(
-        out.len() > 20,
-        "could not read the metric tables of {METRICS_DOC}"
-    );
+    assert!(out.len() > 20, "could not read the metric tables of {METRICS_DOC}");
     out
 }
 
@@ -473,11 +417,7 @@ fn schema_tables() -> BTreeMap<String, BTreeSet<String>> {
     for line in sql.lines() {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
-            let name = rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('(');
+            let name = rest.split_whitespace().next().unwrap().trim_end_matches('(');
             current = Some((name.to_string(), BTreeSet::new()));
         } else if t.starts_with(");") {
             if let Some((name, cols)) = current.take() {
@@ -486,9 +426,7 @@ fn schema_tables() -> BTreeMap<String, BTreeSet<String>> {
         } else if let Some((_, cols)) = current.as_mut() {
             let first = t.split_whitespace().next().unwrap_or("");
             if !first.is_empty()
-                && first
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && first.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             {
                 cols.insert(first.to_string());
             }
@@ -504,20 +442,13 @@ fn schema_tables() -> BTreeMap<String, BTreeSet<String>> {
 fn dashboard_is_valid_json_with_fixed_uid_and_read_only() {
     let d = dashboard();
     assert_eq!(str_of(&d, "uid"), "webhook-health");
-    assert_eq!(
-        d["editable"],
-        Value::Bool(false),
-        "dashboard must be editable: false"
-    );
+    assert_eq!(d["editable"], Value::Bool(false), "dashboard must be editable: false");
     assert!(!str_of(&d, "title").is_empty(), "dashboard needs a title");
     assert!(
         d.get("id").unwrap_or(&Value::Null).is_null(),
         "a provisioned dashboard must not carry a database id"
     );
-    assert_eq!(
-        d["graphTooltip"], 1,
-        "shared crosshair keeps the panels comparable"
-    );
+    assert_eq!(d["graphTooltip"], 1, "shared crosshair keeps the panels comparable");
 }
 
 #[test]
@@ -531,17 +462,11 @@ fn dashboard_variables() {
     let org = variable(&d, "org");
     assert_eq!(str_of(org, "type"), "query");
     assert_eq!(ds_uid(org), "${datasource}");
-    assert_eq!(
-        str_of(org, "query"),
-        "label_values(webhook_endpoint_info, org)"
-    );
+    assert_eq!(str_of(org, "query"), "label_values(webhook_endpoint_info, org)");
     assert_eq!(org["multi"], true);
     assert_eq!(org["includeAll"], true);
     assert_eq!(str_of(org, "allValue"), ".*");
-    assert_eq!(
-        org["refresh"], 2,
-        "refresh the org list on time range change"
-    );
+    assert_eq!(org["refresh"], 2, "refresh the org list on time range change");
     assert_eq!(
         org["current"]["value"],
         serde_json::json!(["$__all"]),
@@ -576,19 +501,13 @@ fn every_panel_has_title_description_unit_and_a_target() {
     for p in all {
         let title = str_of(p, "title");
         assert!(!title.trim().is_empty(), "panel {} has no title", p["id"]);
-        assert!(
-            !str_of(p, "description").trim().is_empty(),
-            "panel '{title}' has no description"
-        );
+        assert!(!str_of(p, "description").trim().is_empty(), "panel '{title}' has no description");
         assert!(
             !str_of(&p["fieldConfig"]["defaults"], "unit").is_empty(),
             "panel '{title}' has no fieldConfig.defaults.unit"
         );
         let steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array();
-        assert!(
-            steps.is_some_and(|s| !s.is_empty()),
-            "panel '{title}' has no thresholds"
-        );
+        assert!(steps.is_some_and(|s| !s.is_empty()), "panel '{title}' has no thresholds");
         assert!(!targets(p).is_empty(), "panel '{title}' has no target");
     }
 }
@@ -600,10 +519,7 @@ fn panel_ids_are_unique_and_the_grid_does_not_overlap() {
     let mut rects: Vec<(String, i64, i64, i64, i64)> = Vec::new();
     for p in d["panels"].as_array().unwrap() {
         let title = str_of(p, "title").to_string();
-        assert!(
-            ids.insert(p["id"].as_i64().unwrap()),
-            "duplicate id in '{title}'"
-        );
+        assert!(ids.insert(p["id"].as_i64().unwrap()), "duplicate id in '{title}'");
         let g = &p["gridPos"];
         let (x, y, w, h) = (
             g["x"].as_i64().unwrap(),
@@ -611,10 +527,7 @@ fn panel_ids_are_unique_and_the_grid_does_not_overlap() {
             g["w"].as_i64().unwrap(),
             g["h"].as_i64().unwrap(),
         );
-        assert!(
-            x >= 0 && w > 0 && x + w <= 24,
-            "'{title}' leaves the 24-column grid"
-        );
+        assert!(x >= 0 && w > 0 && x + w <= 24, "'{title}' leaves the 24-column grid");
         for (other, ox, oy, ow, oh) in &rects {
             let overlap = x < ox + ow && ox < &(x + w) && y < oy + oh && oy < &(y + h);
             assert!(!overlap, "'{title}' overlaps '{other}'");
@@ -633,26 +546,12 @@ fn alert_banners_come_first_and_follow_the_alerts() {
             .unwrap_or_else(|| panic!("no panel '{title}'"))
     };
     for (title, alert, also) in [
-        (
-            "High rejection rate",
-            "WebhookHighRejectionRate",
-            "webhook_window_payloads_rejected",
-        ),
-        (
-            "Infrastructure outage",
-            "WebhookInfrastructureOutage",
-            "webhook_last_healthy_timestamp_seconds",
-        ),
+        ("High rejection rate", "WebhookHighRejectionRate", "webhook_window_payloads_rejected"),
+        ("Infrastructure outage", "WebhookInfrastructureOutage", "webhook_last_healthy_timestamp_seconds"),
     ] {
         let p = find(title);
-        assert!(
-            p["gridPos"]["y"].as_i64().unwrap() <= 1,
-            "'{title}' must be at the top"
-        );
-        assert_eq!(
-            p["options"]["colorMode"], "background",
-            "'{title}' must be loud"
-        );
+        assert!(p["gridPos"]["y"].as_i64().unwrap() <= 1, "'{title}' must be at the top");
+        assert_eq!(p["options"]["colorMode"], "background", "'{title}' must be loud");
         let all: String = targets(p).iter().map(|t| str_of(t, "expr")).collect();
         assert!(
             all.contains(&format!("alertname=\"{alert}\", alertstate=\"firing\"")),
@@ -660,10 +559,7 @@ fn alert_banners_come_first_and_follow_the_alerts() {
         );
         assert!(all.contains(also), "'{title}' must show {also}");
         for t in targets(p) {
-            assert_eq!(
-                t["instant"], true,
-                "'{title}' must show the current state only (instant queries)"
-            );
+            assert_eq!(t["instant"], true, "'{title}' must show the current state only (instant queries)");
         }
     }
 }
@@ -708,10 +604,7 @@ fn prometheus_selectors_are_known_and_filtered_by_org() {
                     .map(|l| l.to_string())
                     .collect(),
                 "up" => BTreeSet::new(),
-                m => contract
-                    .get(m)
-                    .unwrap_or_else(|| panic!("{at}: `{m}` is not in {METRICS_DOC}"))
-                    .clone(),
+                m => contract.get(m).unwrap_or_else(|| panic!("{at}: `{m}` is not in {METRICS_DOC}")).clone(),
             };
             for m in &s.matchers {
                 assert!(
@@ -736,15 +629,9 @@ fn prometheus_selectors_are_known_and_filtered_by_org() {
                 "ALERTS" => {
                     let names = s.matchers_of("alertname");
                     for n in names.iter().filter(|n| n.op == "=") {
-                        assert!(
-                            KNOWN_ALERTS.contains(&n.value.as_str()),
-                            "{at}: unknown alert {}",
-                            n.value
-                        );
+                        assert!(KNOWN_ALERTS.contains(&n.value.as_str()), "{at}: unknown alert {}", n.value);
                     }
-                    names
-                        .iter()
-                        .any(|n| n.op == "=" && GLOBAL_ALERTS.contains(&n.value.as_str()))
+                    names.iter().any(|n| n.op == "=" && GLOBAL_ALERTS.contains(&n.value.as_str()))
                 }
                 m => GLOBAL_METRICS.contains(&m),
             };
@@ -760,15 +647,11 @@ fn prometheus_selectors_are_known_and_filtered_by_org() {
 
             // Counters only through rate()/increase() over $__rate_interval; no fixed ranges.
             if let Some(range) = &s.range {
-                assert_eq!(
-                    range, "$__rate_interval",
-                    "{at}: ranges must be $__rate_interval"
-                );
+                assert_eq!(range, "$__rate_interval", "{at}: ranges must be $__rate_interval");
             }
             if s.metric.ends_with("_total") {
                 assert!(
-                    s.range.is_some()
-                        && matches!(s.call.as_deref(), Some("rate" | "irate" | "increase")),
+                    s.range.is_some() && matches!(s.call.as_deref(), Some("rate" | "irate" | "increase")),
                     "{at}: counter `{}` must be read through rate(...[$__rate_interval])",
                     s.metric
                 );
@@ -782,10 +665,7 @@ fn prometheus_selectors_are_known_and_filtered_by_org() {
             }
         }
     }
-    assert!(
-        per_org_selectors > 20,
-        "the org filter check found too little"
-    );
+    assert!(per_org_selectors > 20, "the org filter check found too little");
 }
 
 #[test]
@@ -815,11 +695,7 @@ fn window_panels_read_the_selected_window() {
         for s in selectors(&expr) {
             if s.metric.starts_with("webhook_window_") {
                 let w = s.matchers_of("window");
-                assert_eq!(
-                    w.len(),
-                    1,
-                    "panel '{panel}' {refid}: window gauge without window"
-                );
+                assert_eq!(w.len(), 1, "panel '{panel}' {refid}: window gauge without window");
                 assert!(
                     w[0].value == "$window" || w[0].value == "1h",
                     "panel '{panel}' {refid}: window must be $window (or 1h for the rolling hour)"
@@ -839,36 +715,20 @@ fn sql_targets_are_read_only_time_filtered_and_org_scoped() {
     assert!(!sql.is_empty(), "no SQL target (recent error events)");
     for (at, q) in sql {
         let upper = q.to_uppercase();
-        assert!(
-            upper.trim_start().starts_with("SELECT"),
-            "{at}: not a SELECT"
-        );
+        assert!(upper.trim_start().starts_with("SELECT"), "{at}: not a SELECT");
         assert!(!q.contains(';'), "{at}: one statement only");
-        for w in [
-            "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "TRUNCATE", "GRANT",
-        ] {
+        for w in ["INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "TRUNCATE", "GRANT"] {
             assert!(
-                !upper
-                    .split(|c: char| !c.is_ascii_alphabetic())
-                    .any(|t| t == w),
+                !upper.split(|c: char| !c.is_ascii_alphabetic()).any(|t| t == w),
                 "{at}: `{w}` in a dashboard query"
             );
         }
         assert!(q.contains("$__timeFilter("), "{at}: no $__timeFilter");
-        assert!(
-            q.contains(SQL_ORG_FILTER),
-            "{at}: must filter the organization with `{SQL_ORG_FILTER}`"
-        );
+        assert!(q.contains(SQL_ORG_FILTER), "{at}: must filter the organization with `{SQL_ORG_FILTER}`");
         for v in variables_in(&q) {
-            assert!(
-                SQL_VARIABLES.contains(&v.as_str()),
-                "{at}: uses `{v}`; allowed: {SQL_VARIABLES:?}"
-            );
+            assert!(SQL_VARIABLES.contains(&v.as_str()), "{at}: uses `{v}`; allowed: {SQL_VARIABLES:?}");
         }
-        assert!(
-            !q.contains("org_id =") && !q.contains("org_id IN"),
-            "{at}: hard-coded organization"
-        );
+        assert!(!q.contains("org_id =") && !q.contains("org_id IN"), "{at}: hard-coded organization");
 
         // Tables and alias.column references exist in the log-store schema.
         let words: Vec<&str> = q.split_whitespace().collect();
@@ -889,10 +749,7 @@ fn sql_targets_are_read_only_time_filtered_and_org_scoped() {
         for token in q.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')) {
             if let Some((alias, column)) = token.split_once('.') {
                 if let Some(table) = aliases.get(alias) {
-                    assert!(
-                        tables[*table].contains(column),
-                        "{at}: {table} has no column {column}"
-                    );
+                    assert!(tables[*table].contains(column), "{at}: {table} has no column {column}");
                 }
             }
         }
@@ -926,9 +783,8 @@ fn recent_error_events_table_links_to_the_exporter_admin_page() {
     ] {
         assert!(q.contains(needle), "error events query lacks `{needle}`");
     }
-    let links = p["fieldConfig"]["defaults"]["links"]
-        .as_array()
-        .expect("data links on the error events table");
+    let links =
+        p["fieldConfig"]["defaults"]["links"].as_array().expect("data links on the error events table");
     assert!(
         links.iter().any(|l| str_of(l, "url") == ADMIN_LINK),
         "error events need the data link {ADMIN_LINK}"
@@ -939,13 +795,7 @@ fn recent_error_events_table_links_to_the_exporter_admin_page() {
 fn dashboard_has_no_hard_coded_organization() {
     let text = read(DASHBOARD);
     // The file is JSON: quotes inside expressions appear escaped.
-    for bad in [
-        "var-org=",
-        "org=\\\"",
-        "org!=\\\"",
-        "org_id = '",
-        "org_id IN ('",
-    ] {
+    for bad in ["var-org=", "org=\\\"", "org!=\\\"", "org_id = '", "org_id IN ('"] {
         assert!(!text.contains(bad), "hard-coded organization: `{bad}`");
     }
 }
@@ -1011,10 +861,7 @@ fn datasources_are_provisioned_with_the_uids_the_dashboard_uses() {
     assert_eq!(by_uid("alertmanager")["type"], "alertmanager");
     let pg = by_uid(LOGSTORE_UID);
     assert_eq!(pg["type"], LOGSTORE_TYPE);
-    assert_eq!(
-        pg["user"], "grafana_reader",
-        "Grafana must use the read-only role"
-    );
+    assert_eq!(pg["user"], "grafana_reader", "Grafana must use the read-only role");
     assert_eq!(
         pg["secureJsonData.password"], "${GRAFANA_LOGSTORE_PASSWORD}",
         "the password must come from the environment"
@@ -1029,10 +876,7 @@ fn datasources_are_provisioned_with_the_uids_the_dashboard_uses() {
 
     // The dashboard's default Prometheus is the provisioned one.
     let d = dashboard();
-    assert_eq!(
-        variable(&d, "datasource")["current"]["value"],
-        PROMETHEUS_UID
-    );
+    assert_eq!(variable(&d, "datasource")["current"]["value"], PROMETHEUS_UID);
 }
 
 #[test]
@@ -1040,11 +884,7 @@ fn dashboard_provider_points_at_the_mounted_dashboards() {
     let text = read(DASHBOARD_PROVIDERS);
     assert!(text.contains("apiVersion: 1"));
     assert!(text.contains("type: file"));
-    let path = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("path:"))
-        .expect("provider path")
-        .trim();
+    let path = text.lines().find_map(|l| l.trim().strip_prefix("path:")).expect("provider path").trim();
     let compose = read(COMPOSE);
     assert!(
         compose.contains(&format!("- ./grafana/dashboards:{path}:ro")),
@@ -1059,21 +899,12 @@ fn postgres_init_creates_a_read_only_role_for_every_log_store_table() {
     assert!(sql.contains("\\getenv reader_password GRAFANA_LOGSTORE_PASSWORD"));
     assert!(sql.contains("CREATE ROLE grafana_reader"));
     assert!(sql.contains("default_transaction_read_only = on"));
-    assert!(
-        !sql.to_uppercase().contains("PASSWORD '"),
-        "no literal password in {READER_SQL}"
-    );
+    assert!(!sql.to_uppercase().contains("PASSWORD '"), "no literal password in {READER_SQL}");
     for table in schema_tables().keys() {
-        assert!(
-            sql.contains(&format!("'{table}'")),
-            "{READER_SQL} does not grant SELECT on {table}"
-        );
+        assert!(sql.contains(&format!("'{table}'")), "{READER_SQL} does not grant SELECT on {table}");
     }
     for forbidden in ["GRANT INSERT", "GRANT UPDATE", "GRANT DELETE", "GRANT ALL"] {
-        assert!(
-            !sql.to_uppercase().contains(forbidden),
-            "{forbidden} for Grafana"
-        );
+        assert!(!sql.to_uppercase().contains(forbidden), "{forbidden} for Grafana");
     }
     let init = read(READER_INIT);
     assert!(init.contains("GRAFANA_LOGSTORE_PASSWORD"));
@@ -1081,14 +912,8 @@ fn postgres_init_creates_a_read_only_role_for_every_log_store_table() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(repo().join(READER_INIT))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert!(
-            mode & 0o111 != 0,
-            "{READER_INIT} must be executable (else the entrypoint sources it)"
-        );
+        let mode = fs::metadata(repo().join(READER_INIT)).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{READER_INIT} must be executable (else the entrypoint sources it)");
     }
 }
 
@@ -1109,10 +934,7 @@ fn every_host_path_mounted_by_compose_exists() {
     let mounts = compose_host_mounts();
     assert!(mounts.len() >= 6, "mounts not found in {COMPOSE}");
     for m in mounts {
-        assert!(
-            repo().join(&m).exists(),
-            "{COMPOSE} mounts {m}, which does not exist in the repository"
-        );
+        assert!(repo().join(&m).exists(), "{COMPOSE} mounts {m}, which does not exist in the repository");
     }
 }
 
@@ -1138,40 +960,22 @@ fn compose_images_are_pinned_and_secrets_come_from_the_environment() {
         // and every interpolation of one is required (`:?`), never defaulted (`:-`).
         if let Some((key, value)) = line.split_once(": ") {
             if key.contains("PASSWORD") {
-                assert!(
-                    value.trim().starts_with("${"),
-                    "`{line}`: password not from the environment"
-                );
+                assert!(value.trim().starts_with("${"), "`{line}`: password not from the environment");
             }
         }
         for part in line.split("${").skip(1) {
             let var = part.split('}').next().unwrap();
             if var.contains("PASSWORD") {
-                assert!(
-                    var.contains(":?"),
-                    "`{line}`: ${{{var}}} must be required (`:?`), no default"
-                );
+                assert!(var.contains(":?"), "`{line}`: ${{{var}}} must be required (`:?`), no default");
             }
         }
     }
-    for service in [
-        "postgres:",
-        "migrate:",
-        "exporter:",
-        "simulator:",
-        "prometheus:",
-        "alertmanager:",
-        "grafana:",
-    ] {
-        assert!(
-            compose.contains(&format!("\n  {service}\n")),
-            "service {service} missing"
-        );
+    for service in
+        ["postgres:", "migrate:", "exporter:", "simulator:", "prometheus:", "alertmanager:", "grafana:"]
+    {
+        assert!(compose.contains(&format!("\n  {service}\n")), "service {service} missing");
     }
-    assert!(
-        compose.contains("profiles: [\"demo\"]"),
-        "simulator under the demo profile"
-    );
+    assert!(compose.contains("profiles: [\"demo\"]"), "simulator under the demo profile");
     assert!(compose.contains("condition: service_completed_successfully"));
     assert!(compose.contains("condition: service_healthy"));
 }
@@ -1180,11 +984,8 @@ fn compose_images_are_pinned_and_secrets_come_from_the_environment() {
 fn compose_exporter_computes_every_window_the_dashboard_offers() {
     let compose = read(COMPOSE);
     let lines: Vec<&str> = compose.lines().map(str::trim).collect();
-    let configured: BTreeSet<&str> = lines
-        .windows(2)
-        .filter(|w| w[0] == "- --window")
-        .filter_map(|w| w[1].strip_prefix("- "))
-        .collect();
+    let configured: BTreeSet<&str> =
+        lines.windows(2).filter(|w| w[0] == "- --window").filter_map(|w| w[1].strip_prefix("- ")).collect();
     for w in window_choices(&dashboard()) {
         assert!(
             configured.contains(w.as_str()),
@@ -1197,10 +998,7 @@ fn compose_exporter_computes_every_window_the_dashboard_offers() {
 fn prometheus_scrapes_the_exporter_and_loads_the_repository_rules() {
     let text = read(PROMETHEUS_CONFIG);
     assert!(text.contains(&format!("- job_name: {EXPORTER_JOB}")));
-    assert!(
-        text.contains("- exporter:9877"),
-        "scrape the compose service `exporter`"
-    );
+    assert!(text.contains("- exporter:9877"), "scrape the compose service `exporter`");
     assert!(text.contains("- alertmanager:9093"));
     assert!(read(COMPOSE).contains("- ./alerting-rules:/alerting-rules:ro"));
 
@@ -1213,10 +1011,7 @@ fn prometheus_scrapes_the_exporter_and_loads_the_repository_rules() {
             in_rules = true;
         } else if in_rules && line.trim_start().starts_with("- ") {
             let rel = line.trim_start()[2..].trim();
-            assert!(
-                !rel.starts_with('/'),
-                "rule_files entry {rel} must be relative"
-            );
+            assert!(!rel.starts_with('/'), "rule_files entry {rel} must be relative");
             let mut resolved = PathBuf::new();
             for c in base.join(rel).components() {
                 match c {
@@ -1245,23 +1040,13 @@ fn dockerfile_is_multi_stage_and_runs_as_non_root() {
     assert!(froms.len() >= 2, "multi-stage build expected");
     assert!(froms[0].contains("rust:") && froms[0].contains(" AS builder"));
     assert!(froms.last().unwrap().contains("debian:") && froms.last().unwrap().contains("-slim"));
-    let user = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("USER "))
-        .expect("USER in the runtime stage");
-    assert!(
-        !["root", "0", "0:0"].contains(&user.trim()),
-        "the runtime must not run as root"
-    );
+    let user = text.lines().rev().find_map(|l| l.strip_prefix("USER ")).expect("USER in the runtime stage");
+    assert!(!["root", "0", "0:0"].contains(&user.trim()), "the runtime must not run as root");
     assert!(text.contains("ENTRYPOINT [\"/usr/local/bin/webhook-health-exporter\"]"));
     assert!(text.contains("--locked"));
     let ignore = read(".dockerignore");
     for entry in ["target", ".git", ".env"] {
-        assert!(
-            ignore.lines().any(|l| l.trim() == entry),
-            ".dockerignore must exclude {entry}"
-        );
+        assert!(ignore.lines().any(|l| l.trim() == entry), ".dockerignore must exclude {entry}");
     }
 }
 
@@ -1307,12 +1092,7 @@ const COMPOSE_TEST_ENV: &[(&str, &str)] = &[
 
 #[test]
 fn promtool_accepts_the_prometheus_config() {
-    let out = run_tool(
-        "promtool",
-        &["check", "config", PROMETHEUS_CONFIG],
-        &[],
-        false,
-    );
+    let out = run_tool("promtool", &["check", "config", PROMETHEUS_CONFIG], &[], false);
     assert_success("promtool check config", &out);
 }
 
@@ -1325,22 +1105,11 @@ fn amtool_accepts_the_alertmanager_config() {
 #[test]
 fn alertmanager_routes_by_severity() {
     let config = format!("--config.file={ALERTMANAGER_CONFIG}");
-    for (severity, receiver) in [
-        ("critical", "critical"),
-        ("warning", "warning"),
-        ("info", "default"),
-    ] {
+    for (severity, receiver) in [("critical", "critical"), ("warning", "warning"), ("info", "default")] {
         let label = format!("severity={severity}");
         let out = run_tool(
             "amtool",
-            &[
-                "config",
-                "routes",
-                "test",
-                &config,
-                "alertname=WebhookQueueBacklog",
-                &label,
-            ],
+            &["config", "routes", "test", &config, "alertname=WebhookQueueBacklog", &label],
             &[],
             false,
         );
@@ -1365,16 +1134,7 @@ fn docker_compose_accepts_the_stack() {
     let env_file = empty_env_file("compose-ok");
     for args in [
         &["-f", COMPOSE, "--env-file", &env_file, "config", "-q"][..],
-        &[
-            "-f",
-            COMPOSE,
-            "--env-file",
-            &env_file,
-            "--profile",
-            "demo",
-            "config",
-            "-q",
-        ][..],
+        &["-f", COMPOSE, "--env-file", &env_file, "--profile", "demo", "config", "-q"][..],
     ] {
         let out = run_tool("docker-compose", args, COMPOSE_TEST_ENV, true);
         assert_success(&format!("docker-compose {}", args.join(" ")), &out);
@@ -1384,16 +1144,9 @@ fn docker_compose_accepts_the_stack() {
 #[test]
 fn docker_compose_refuses_to_start_without_passwords() {
     let env_file = empty_env_file("compose-no-secrets");
-    let out = run_tool(
-        "docker-compose",
-        &["-f", COMPOSE, "--env-file", &env_file, "config", "-q"],
-        &[],
-        true,
-    );
-    assert!(
-        !out.status.success(),
-        "the stack must not start with default or empty passwords"
-    );
+    let out =
+        run_tool("docker-compose", &["-f", COMPOSE, "--env-file", &env_file, "config", "-q"], &[], true);
+    assert!(!out.status.success(), "the stack must not start with default or empty passwords");
     assert!(String::from_utf8_lossy(&out.stderr).contains("PASSWORD"));
 }
 
@@ -1410,12 +1163,7 @@ fn selector_scanner_understands_the_dashboard_idioms() {
     let names: Vec<_> = s.iter().map(|s| s.metric.as_str()).collect();
     assert_eq!(
         names,
-        [
-            "webhook_payloads_rejected_total",
-            "webhook_window_payloads_received",
-            "ALERTS",
-            "up"
-        ]
+        ["webhook_payloads_rejected_total", "webhook_window_payloads_received", "ALERTS", "up"]
     );
     assert_eq!(s[0].call.as_deref(), Some("rate"));
     assert_eq!(s[0].range.as_deref(), Some("$__rate_interval"));
