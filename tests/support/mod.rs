@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dashboard;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
