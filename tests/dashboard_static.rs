@@ -16,7 +16,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const DASHBOARD: &str = "grafana/dashboards/webhook-health.json";
+#[path = "support/dashboard.rs"]
+mod dashboard;
+
+use dashboard::{
+    dashboard, ds_uid, is_sql, panels, prom_targets, read, repo, sql_targets, str_of, targets, variable,
+    variables_in, window_choices, PromTarget, DASHBOARD,
+};
+
 const DATASOURCES: &str = "grafana/provisioning/datasources/datasources.yaml";
 const DASHBOARD_PROVIDERS: &str = "grafana/provisioning/dashboards/dashboards.yaml";
 const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
@@ -83,136 +90,6 @@ const SQL_VARIABLES: &[&str] = &["$__timeFilter", "${org:regex}"];
 const SQL_ORG_FILTER: &str = "~ '^(${org:regex})$'";
 
 const ADMIN_LINK: &str = "${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}";
-
-// ------------------------------------------------------------------------------------ helpers
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(rel: &str) -> String {
-    let path = repo().join(rel);
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn dashboard() -> Value {
-    serde_json::from_str(&read(DASHBOARD)).unwrap_or_else(|e| panic!("{DASHBOARD} is not valid JSON: {e}"))
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// All panels except rows, including panels nested in collapsed rows.
-fn panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().expect("dashboard has a panels array") {
-        if str_of(p, "type") == "row" {
-            if let Some(nested) = p.get("panels").and_then(Value::as_array) {
-                out.extend(nested.iter());
-            }
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn targets(p: &Value) -> Vec<&Value> {
-    p.get("targets").and_then(Value::as_array).map(|t| t.iter().collect()).unwrap_or_default()
-}
-
-fn ds_uid(v: &Value) -> &str {
-    v.get("datasource").and_then(|d| d.get("uid")).and_then(Value::as_str).unwrap_or("")
-}
-
-fn is_sql(t: &Value) -> bool {
-    t.get("rawSql").is_some()
-}
-
-/// (panel title, refId, expr) of every PromQL target.
-fn prom_targets(d: &Value) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for p in panels(d) {
-        for t in targets(p) {
-            if !is_sql(t) {
-                let expr = str_of(t, "expr");
-                assert!(
-                    !expr.trim().is_empty(),
-                    "panel '{}' target {} has no plain `expr`",
-                    str_of(p, "title"),
-                    str_of(t, "refId")
-                );
-                out.push((str_of(p, "title").to_string(), str_of(t, "refId").to_string(), expr.to_string()));
-            }
-        }
-    }
-    out
-}
-
-/// (where, rawSql) of every SQL target, panels and annotations.
-fn sql_targets(d: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in panels(d) {
-        for t in targets(p) {
-            if is_sql(t) {
-                out.push((format!("panel '{}'", str_of(p, "title")), str_of(t, "rawSql").to_string()));
-            }
-        }
-    }
-    for a in d["annotations"]["list"].as_array().into_iter().flatten() {
-        if let Some(t) = a.get("target").filter(|t| is_sql(t)) {
-            out.push((format!("annotation '{}'", str_of(a, "name")), str_of(t, "rawSql").to_string()));
-        }
-    }
-    out
-}
-
-fn variable<'a>(d: &'a Value, name: &str) -> &'a Value {
-    d["templating"]["list"]
-        .as_array()
-        .expect("dashboard has templating.list")
-        .iter()
-        .find(|v| str_of(v, "name") == name)
-        .unwrap_or_else(|| panic!("dashboard has no variable `{name}`"))
-}
-
-fn window_choices(d: &Value) -> Vec<String> {
-    str_of(variable(d, "window"), "query")
-        .split(',')
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Every `$name`, `${name}` or `${name:format}` reference in a query text. `$__timeFilter(x)` is
-/// reported as `$__timeFilter`.
-fn variables_in(text: &str) -> Vec<String> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'$' {
-            i += 1;
-            continue;
-        }
-        if b.get(i + 1) == Some(&b'{') {
-            let end = text[i..].find('}').map(|e| i + e + 1).unwrap_or(b.len());
-            out.push(text[i..end].to_string());
-            i = end;
-        } else {
-            let mut j = i + 1;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                j += 1;
-            }
-            if j > i + 1 {
-                out.push(text[i..j].to_string());
-            }
-            i = j.max(i + 1);
-        }
-    }
-    out
-}
 
 // ------------------------------------------------------------------- a small PromQL scanner
 
@@ -592,7 +469,7 @@ fn prometheus_selectors_are_known_and_filtered_by_org() {
     let d = dashboard();
     let contract = metric_contract();
     let mut per_org_selectors = 0;
-    for (panel, refid, expr) in prom_targets(&d) {
+    for PromTarget { panel, ref_id: refid, expr, .. } in prom_targets(&d) {
         let at = format!("panel '{panel}' target {refid}");
         let sels = selectors(&expr);
         assert!(!sels.is_empty(), "{at}: no selector in `{expr}`");
@@ -671,7 +548,7 @@ fn prometheus_selectors_are_known_and_filtered_by_org() {
 #[test]
 fn prometheus_targets_use_only_the_extractable_variables() {
     let d = dashboard();
-    for (panel, refid, expr) in prom_targets(&d) {
+    for PromTarget { panel, ref_id: refid, expr, .. } in prom_targets(&d) {
         for v in variables_in(&expr) {
             assert!(
                 PROM_VARIABLES.contains(&v.as_str()),
@@ -691,7 +568,7 @@ fn prometheus_targets_use_only_the_extractable_variables() {
 fn window_panels_read_the_selected_window() {
     let d = dashboard();
     let mut found = 0;
-    for (panel, refid, expr) in prom_targets(&d) {
+    for PromTarget { panel, ref_id: refid, expr, .. } in prom_targets(&d) {
         for s in selectors(&expr) {
             if s.metric.starts_with("webhook_window_") {
                 let w = s.matchers_of("window");

@@ -5,7 +5,9 @@
 //! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod dashboard;
 pub mod endpoint;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
