@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub struct ServeArgs {
     /// Apply the bundled log-store migrations at start (off for a store owned by another team)
     #[arg(long = "store.migrate", env = "WHE_STORE_MIGRATE")]
     pub migrate: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// The config file. Unknown keys are an error, so a typo cannot silently fall back to a default.
@@ -66,6 +69,7 @@ pub struct FileConfig {
     pub collect_timeout: Option<String>,
     pub batch_size: Option<i64>,
     pub migrate: Option<bool>,
+    pub api: Option<ApiFileConfig>,
 }
 
 impl FileConfig {
@@ -84,6 +88,7 @@ pub struct Settings {
     pub telemetry_path: String,
     pub collector: CollectorConfig,
     pub migrate: bool,
+    pub api: ApiSettings,
 }
 
 impl Settings {
@@ -140,6 +145,7 @@ impl Settings {
             telemetry_path,
             collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
             migrate: args.migrate || file.migrate.unwrap_or(false),
+            api: ApiSettings::resolve(&args.api, file.api.as_ref())?,
         })
     }
 }

@@ -19,6 +19,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use state::State;
 pub use state::Window;
 
+use crate::api::ReprocessCounters;
 use crate::snapshot::{ExporterStats, Snapshot};
 use crate::store::{Cursor, Store, StoreError};
 
@@ -65,6 +66,7 @@ pub struct Collector {
     state: Mutex<State>,
     progress: Mutex<Progress>,
     in_flight: Mutex<Option<InFlight>>,
+    reprocess: Arc<ReprocessCounters>,
 }
 
 impl Collector {
@@ -77,7 +79,13 @@ impl Collector {
             state: Mutex::new(State::default()),
             progress: Mutex::new(Progress::default()),
             in_flight: Mutex::new(None),
+            reprocess: Arc::default(),
         })
+    }
+
+    /// Where the reprocessing API counts its requests, for the snapshot to report.
+    pub fn reprocess_counters(&self) -> &Arc<ReprocessCounters> {
+        &self.reprocess
     }
 
     pub fn store(&self) -> &Store {
@@ -205,6 +213,7 @@ impl Collector {
             edge_exits: state.edge_exits(),
             components: Vec::new(),
             exporter: p.stats.clone(),
+            reprocess: self.reprocess.stats(),
         }
     }
 
