@@ -116,12 +116,11 @@ impl Collector {
             }
         }
         let me = Arc::clone(self);
-        let task = tokio::spawn(async move { me.collect_now().await });
-        let fut: InFlight = async move {
-            let _ = task.await;
-        }
-        .boxed()
-        .shared();
+        let fut: InFlight = async move { me.collect_now().await }.boxed().shared();
+        // Driven by its own task, so that it completes, and `peek` sees it complete, even when no
+        // caller awaits it (the warm-up at start): otherwise the next scrape would join a refresh
+        // that finished long ago and serve figures as old as it.
+        tokio::spawn(fut.clone());
         *slot = Some(fut.clone());
         fut
     }
