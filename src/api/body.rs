@@ -34,17 +34,15 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum:
     axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))
 }
 
-/// Parses JSON: 400 when it is not JSON at all, 422 when it is JSON of the wrong shape.
+/// Parses a JSON object: 400 when it is not JSON at all, 422 when it is JSON of the wrong shape.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}"))
-            }
-            Category::Data => {
-                ApiError::unprocessable("invalid_request", format!("the request body is invalid: {e}"))
-            }
-        }
-    })
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}"))
+    })?;
+    // serde would also fill a struct from an array, positionally; the API takes objects only.
+    if !value.is_object() {
+        return Err(ApiError::unprocessable("invalid_request", "the request body must be a JSON object"));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable("invalid_request", format!("the request body is invalid: {e}")))
 }
