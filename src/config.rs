@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
+use crate::web::{WebArgs, WebFileConfig, WebSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,6 +57,8 @@ pub struct ServeArgs {
     pub migrate: bool,
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 /// The config file. Unknown keys are an error, so a typo cannot silently fall back to a default.
@@ -70,6 +73,7 @@ pub struct FileConfig {
     pub batch_size: Option<i64>,
     pub migrate: Option<bool>,
     pub api: Option<ApiFileConfig>,
+    pub web: Option<WebFileConfig>,
 }
 
 impl FileConfig {
@@ -89,6 +93,7 @@ pub struct Settings {
     pub collector: CollectorConfig,
     pub migrate: bool,
     pub api: ApiSettings,
+    pub web: WebSettings,
 }
 
 impl Settings {
@@ -146,6 +151,7 @@ impl Settings {
             collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
             migrate: args.migrate || file.migrate.unwrap_or(false),
             api: ApiSettings::resolve(&args.api, file.api.as_ref())?,
+            web: WebSettings::resolve(&args.web, file.web.as_ref())?,
         })
     }
 }

@@ -13,3 +13,4 @@ pub mod serve;
 pub mod simulate;
 pub mod snapshot;
 pub mod store;
+pub mod web;

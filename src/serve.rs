@@ -36,9 +36,8 @@ pub async fn run(
     let api =
         crate::api::router(&settings.api, collector.store().clone(), collector.reprocess_counters().clone());
     let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() }).merge(api);
-    // The peer address goes into the reprocessing audit trail.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let app = crate::web::protect(app, &settings.telemetry_path, settings.web.telemetry_auth.clone());
+    crate::web::serve(listener, app, &settings.web, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }
