@@ -8,9 +8,11 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
 use crate::health::config::{resolve_recovery_window, EdgeArgs};
 use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
+use crate::web::{WebArgs, WebFileConfig, WebSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,6 +61,10 @@ pub struct ServeArgs {
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 /// The config file. Unknown keys are an error, so a typo cannot silently fall back to a default.
@@ -76,6 +82,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub probe: Vec<ProbeFileEntry>,
     pub edge_recovery_window: Option<String>,
+    pub api: Option<ApiFileConfig>,
+    pub web: Option<WebFileConfig>,
 }
 
 impl FileConfig {
@@ -96,6 +104,8 @@ pub struct Settings {
     pub migrate: bool,
     pub probes: Vec<ProbeTarget>,
     pub edge_recovery_window: Duration,
+    pub api: ApiSettings,
+    pub web: WebSettings,
 }
 
 impl Settings {
@@ -154,6 +164,8 @@ impl Settings {
             migrate: args.migrate || file.migrate.unwrap_or(false),
             probes: probes::config::resolve(&args.probe, &file.probe)?,
             edge_recovery_window: resolve_recovery_window(&args.edge, file.edge_recovery_window.as_deref())?,
+            api: ApiSettings::resolve(&args.api, file.api.as_ref())?,
+            web: WebSettings::resolve(&args.web, file.web.as_ref())?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`http`];
 //! [`probes`] write into [`health`], which the collector's snapshot reads.
 
+pub mod api;
 pub mod collector;
 pub mod config;
 pub mod domain;
@@ -15,3 +16,4 @@ pub mod serve;
 pub mod simulate;
 pub mod snapshot;
 pub mod store;
+pub mod web;

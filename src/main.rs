@@ -5,6 +5,7 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use webhook_health_exporter::api::client::{self, ReprocessArgs};
 use webhook_health_exporter::config::{ServeArgs, Settings};
 use webhook_health_exporter::serve;
 use webhook_health_exporter::simulate::{self, SimConfig};
@@ -27,6 +28,8 @@ enum LogFormat {
     Json,
 }
 
+// Parsed once at start: the size of the flags struct does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve /metrics from a log store.
@@ -35,6 +38,10 @@ enum Command {
     Demo(DemoArgs),
     /// Write realistic webhook traffic into a log store.
     Simulate(SimulateArgs),
+    /// Re-enqueue failed events through an exporter's reprocessing API (token in WHE_API_TOKEN).
+    Reprocess(ReprocessArgs),
+    /// Read an API token on stdin and print the sha256 to configure with --api.token-sha256.
+    HashToken,
     /// Apply the log-store migrations.
     Migrate {
         #[arg(long, env = "WHE_DATABASE_URL")]
@@ -127,6 +134,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(a) => demo(a).await,
+        Command::Reprocess(a) => client::reprocess(a).await,
+        Command::HashToken => {
+            println!("{}", client::hash_token(std::io::stdin().lock())?);
+            Ok(())
+        }
     }
 }
 

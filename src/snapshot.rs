@@ -13,6 +13,7 @@ pub struct Snapshot {
     pub edge_exits: Vec<EdgeExitCount>,
     pub components: Vec<ComponentHealth>,
     pub exporter: ExporterStats,
+    pub reprocess: ReprocessStats,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,4 +81,13 @@ pub struct ExporterStats {
     pub collect_errors_total: u64,
     pub event_rows_read_total: u64,
     pub lifecycle_rows_read_total: u64,
+}
+
+/// What the reprocessing API has done since the exporter started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReprocessStats {
+    /// (result, count) for every result, zeros included.
+    pub requests: Vec<(&'static str, u64)>,
+    /// (org label, events enqueued), sorted.
+    pub enqueued_by_org: Vec<(String, u64)>,
 }

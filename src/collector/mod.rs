@@ -19,6 +19,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use state::State;
 pub use state::Window;
 
+use crate::api::ReprocessCounters;
 use crate::health::HealthState;
 use crate::snapshot::{ExporterStats, Snapshot};
 use crate::store::{Cursor, Store, StoreError};
@@ -67,6 +68,7 @@ pub struct Collector {
     progress: Mutex<Progress>,
     in_flight: Mutex<Option<InFlight>>,
     health: Option<Arc<HealthState>>,
+    reprocess: Arc<ReprocessCounters>,
 }
 
 impl Collector {
@@ -90,7 +92,13 @@ impl Collector {
             progress: Mutex::new(Progress::default()),
             in_flight: Mutex::new(None),
             health,
+            reprocess: Arc::default(),
         })
+    }
+
+    /// Where the reprocessing API counts its requests, for the snapshot to report.
+    pub fn reprocess_counters(&self) -> &Arc<ReprocessCounters> {
+        &self.reprocess
     }
 
     pub fn store(&self) -> &Store {
@@ -121,12 +129,11 @@ impl Collector {
             }
         }
         let me = Arc::clone(self);
-        let task = tokio::spawn(async move { me.collect_now().await });
-        let fut: InFlight = async move {
-            let _ = task.await;
-        }
-        .boxed()
-        .shared();
+        let fut: InFlight = async move { me.collect_now().await }.boxed().shared();
+        // Driven by its own task, so that it completes, and `peek` sees it complete, even when no
+        // caller awaits it (the warm-up at start): otherwise the next scrape would join a refresh
+        // that finished long ago and serve figures as old as it.
+        tokio::spawn(fut.clone());
         *slot = Some(fut.clone());
         fut
     }
@@ -225,6 +232,7 @@ impl Collector {
             edge_exits: state.edge_exits(),
             components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: p.stats.clone(),
+            reprocess: self.reprocess.stats(),
         }
     }
 

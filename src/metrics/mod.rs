@@ -307,6 +307,19 @@ impl Collector for SnapshotCollector {
             }),
         )?;
 
+        counters(
+            e,
+            "webhook_reprocess_requests",
+            "Requests to the reprocessing API (POST /api/v1/reprocess), by result.",
+            s.reprocess.requests.iter().map(|(result, n)| (vec![("result", *result)], *n)),
+        )?;
+        counters(
+            e,
+            "webhook_reprocess_events_enqueued",
+            "Events re-enqueued for the portal sync service through the reprocessing API.",
+            s.reprocess.enqueued_by_org.iter().map(|(org, n)| (vec![("org", org.as_str())], *n)),
+        )?;
+
         gauges(
             e,
             "webhook_store_up",

@@ -4,6 +4,7 @@
 //! as the embedded default. Everything above this module sees plain rows and cursors.
 
 mod postgres;
+pub mod reprocess;
 mod sql;
 mod sqlite;
 pub mod types;

@@ -84,18 +84,33 @@ impl Exporter {
     /// Starts `webhook-health-exporter serve` with extra flags on a free port and waits until it
     /// answers `/healthz`.
     pub fn start(database_url: &str, extra: &[&str]) -> Exporter {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        Exporter::start_on(addr, database_url, extra)
+        Exporter::start_with(free_address(), database_url, extra, "warn", Stdio::inherit())
     }
 
     /// Like `start`, on a given address (to restart an exporter where Prometheus scrapes it).
     pub fn start_on(addr: SocketAddr, database_url: &str, extra: &[&str]) -> Exporter {
+        Exporter::start_with(addr, database_url, extra, "warn", Stdio::inherit())
+    }
+
+    /// Like `start`, with the log (at `level`) written to `log` instead of the test's stderr.
+    pub fn start_logging(database_url: &str, extra: &[&str], level: &str, log: &std::path::Path) -> Exporter {
+        let file = std::fs::File::create(log).expect("creating the exporter log file");
+        Exporter::start_with(free_address(), database_url, extra, level, Stdio::from(file))
+    }
+
+    fn start_with(
+        addr: SocketAddr,
+        database_url: &str,
+        extra: &[&str],
+        level: &str,
+        stderr: Stdio,
+    ) -> Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"))
             .args(["serve", "--database-url", database_url, "--web.listen-address", &addr.to_string()])
             .args(extra)
-            .env("WHE_LOG", "warn")
+            .env("WHE_LOG", level)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("starting the exporter binary");
         let mut exporter = Exporter { addr, child };
@@ -149,6 +164,10 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn free_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 pub fn free_port() -> u16 {

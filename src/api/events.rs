@@ -1,0 +1,185 @@
+//! GET /api/v1/events: recent rejected and failed events, newest first, with cursor pagination.
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::DateTime;
+use serde::Serialize;
+
+use super::errors::ApiError;
+use super::filter::{format_time, parse_orgs, parse_outcome, parse_reasons, parse_status, parse_time};
+use super::ApiState;
+use crate::store::reprocess::{ErrorEvent, EventFilter, ListCursor};
+
+#[derive(Debug, Serialize)]
+struct EventOut {
+    event_id: String,
+    org: String,
+    received_at: String,
+    outcome: String,
+    http_status: i32,
+    rejection_reason: Option<String>,
+    error_detail: Option<String>,
+    reprocess_pending: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    events: Vec<EventOut>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The listing's query, validated.
+#[derive(Debug, PartialEq)]
+struct ListQuery {
+    filter: EventFilter,
+    cursor: Option<ListCursor>,
+    limit: i64,
+}
+
+pub async fn list(State(api): State<ApiState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    match list_inner(&api, &headers, query.as_deref().unwrap_or("")).await {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list_inner(api: &ApiState, headers: &HeaderMap, query: &str) -> Result<Page, ApiError> {
+    let principal = api.auth.authenticate(headers)?;
+    api.auth.require_admin(&principal)?;
+    let q = parse_query(query, api.limits.default_page_size, api.limits.max_page_size)?;
+    let mut rows = api.store.error_events(&q.filter, q.cursor, q.limit + 1).await.map_err(|e| {
+        tracing::error!(error = %e, "listing error events failed");
+        ApiError::internal()
+    })?;
+    let more = rows.len() as i64 > q.limit;
+    rows.truncate(q.limit as usize);
+    let next_cursor = if more { rows.last().map(cursor_text) } else { None };
+    Ok(Page { events: rows.into_iter().map(event_out).collect(), next_cursor })
+}
+
+fn event_out(e: ErrorEvent) -> EventOut {
+    EventOut {
+        event_id: e.event_id.to_string(),
+        org: e.org_id,
+        received_at: format_time(e.received_at),
+        outcome: e.outcome,
+        http_status: e.http_status,
+        rejection_reason: e.rejection_reason,
+        error_detail: e.error_detail,
+        reprocess_pending: e.reprocess_pending,
+    }
+}
+
+/// `<received_at in Unix microseconds>.<row id>`: every string of that shape is a valid position,
+/// so a client can only ever get a page, never an error, from a well-formed cursor.
+fn cursor_text(e: &ErrorEvent) -> String {
+    format!("{}.{}", e.received_at.timestamp_micros(), e.id)
+}
+
+fn parse_cursor(text: &str) -> Result<ListCursor, ApiError> {
+    let bad =
+        || ApiError::bad_request("invalid_cursor", "cursor must be a next_cursor value from a previous page");
+    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let digits =
+        |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(micros, 17) || !digits(id, 18) {
+        return Err(bad());
+    }
+    let received_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok(ListCursor { received_at, id: id.parse().map_err(|_| bad())? })
+}
+
+fn parse_query(query: &str, default_limit: i64, max_limit: i64) -> Result<ListQuery, ApiError> {
+    let mut filter = EventFilter::default();
+    let (mut orgs, mut reasons) = (Vec::new(), Vec::new());
+    let mut cursor = None;
+    let mut limit = None;
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let single =
+            matches!(key.as_ref(), "outcome" | "status_code" | "since" | "until" | "limit" | "cursor");
+        if single && seen.iter().any(|k| *k == key) {
+            return Err(ApiError::bad_request(
+                "duplicate_parameter",
+                format!("{key} may be given only once"),
+            ));
+        }
+        seen.push(key.to_string());
+        let field = format!("query parameter {key}");
+        match key.as_ref() {
+            "org" => orgs.push(value.into_owned()),
+            "reason" => reasons.push(value.into_owned()),
+            "outcome" => filter.outcome = Some(parse_outcome(&field, &value)?),
+            "status_code" => {
+                let code = value.parse::<i64>().map_err(|_| {
+                    ApiError::unprocessable("invalid_status_code", format!("{field} must be an integer"))
+                })?;
+                filter.status_code = Some(parse_status(&field, code)?);
+            }
+            "since" => filter.since = Some(parse_time(&field, &value)?),
+            "until" => filter.until = Some(parse_time(&field, &value)?),
+            "limit" => {
+                let n = value.parse::<i64>().map_err(|_| {
+                    ApiError::unprocessable("invalid_limit", format!("{field} must be an integer"))
+                })?;
+                if n < 1 {
+                    return Err(ApiError::unprocessable("invalid_limit", "limit must be at least 1"));
+                }
+                if n > max_limit {
+                    return Err(ApiError::unprocessable(
+                        "page_size_too_large",
+                        format!(
+                            "limit {n} exceeds the maximum page size of {max_limit} (--api.max-page-size)"
+                        ),
+                    ));
+                }
+                limit = Some(n);
+            }
+            "cursor" => cursor = Some(parse_cursor(&value)?),
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(ApiError::bad_request(
+                    "unknown_parameter",
+                    format!(
+                        "unknown query parameter {shown:?}; expected org, outcome, reason, status_code, since, \
+                         until, limit or cursor"
+                    ),
+                ));
+            }
+        }
+    }
+    filter.orgs = parse_orgs("query parameter org", &orgs)?;
+    filter.reasons = parse_reasons("query parameter reason", &reasons)?;
+    Ok(ListQuery { filter, cursor, limit: limit.unwrap_or(default_limit) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_and_refuse_by_name() {
+        let q =
+            parse_query("org=contoso&org=fabrikam&outcome=rejected&reason=invalid_auth&limit=5", 100, 500)
+                .unwrap();
+        assert_eq!(q.filter.orgs, ["contoso", "fabrikam"]);
+        assert_eq!(q.limit, 5);
+        let e = parse_query("limit=501", 100, 500).unwrap_err();
+        assert_eq!(e.code, "page_size_too_large");
+        assert!(e.message.contains("500"), "{}", e.message);
+        assert_eq!(parse_query("org=x%27%20OR%201%3D1", 100, 500).unwrap_err().code, "invalid_org");
+        assert_eq!(parse_query("bogus=1", 100, 500).unwrap_err().code, "unknown_parameter");
+        assert_eq!(parse_query("limit=1&limit=2", 100, 500).unwrap_err().code, "duplicate_parameter");
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = parse_cursor("1714000000123456.42").unwrap();
+        assert_eq!(c.id, 42);
+        assert_eq!(c.received_at.timestamp_micros(), 1714000000123456);
+        assert!(parse_cursor("abc").is_err() && parse_cursor("1.").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! The authenticated reprocessing API under `/api/v1`: list recent error events and re-enqueue
+//! them for the portal sync service. Disabled (404) unless a token hash or a JWT key is configured.
+
+pub mod auth;
+mod body;
+pub mod client;
+pub mod config;
+pub mod counters;
+mod errors;
+mod events;
+mod filter;
+mod openapi;
+mod reprocess;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use axum::Router;
+
+pub use config::{ApiArgs, ApiFileConfig, ApiSettings, Limits};
+pub use counters::{ReprocessCounters, RequestResult};
+pub use errors::ApiError;
+
+use auth::Authenticator;
+
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct ApiState {
+    store: Store,
+    auth: Arc<Authenticator>,
+    limits: Limits,
+    counters: Arc<ReprocessCounters>,
+    openapi: Arc<String>,
+}
+
+/// The `/api` routes: the API when enabled, a JSON 404 otherwise.
+pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCounters>) -> Router {
+    if !settings.enabled() {
+        return Router::new().route("/api", any(disabled)).route("/api/{*rest}", any(disabled));
+    }
+    let state = ApiState {
+        store,
+        auth: Arc::new(Authenticator::new(settings)),
+        limits: settings.limits,
+        counters,
+        openapi: Arc::new(openapi::document(&settings.limits)),
+    };
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/events", get(events::list))
+        .route("/api/v1/reprocess", post(reprocess::create))
+        .route("/api", any(not_found))
+        .route("/api/{*rest}", any(not_found))
+        .with_state(state)
+}
+
+/// Says at start whether the API is on, and how callers authenticate.
+pub fn log_status(settings: &ApiSettings) {
+    if settings.enabled() {
+        tracing::info!(
+            tokens = settings.tokens.len(),
+            jwt = settings.jwt.as_ref().map(|j| j.describe()).unwrap_or_else(|| "off".into()),
+            admin_role = %settings.admin_role,
+            max_batch = settings.limits.max_batch,
+            "reprocessing API enabled under /api/v1"
+        );
+    } else {
+        tracing::info!(
+            "reprocessing API disabled (answers 404): configure --api.token-sha256 or a JWT key to enable it"
+        );
+    }
+}
+
+async fn disabled() -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "api_disabled",
+        "the reprocessing API is disabled on this exporter: no API token or JWT key is configured",
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint; see /api/v1/openapi.json")
+}
