@@ -8,6 +8,7 @@
 pub mod dashboard;
 pub mod endpoint;
 pub mod prometheus;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
