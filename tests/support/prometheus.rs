@@ -105,6 +105,20 @@ pub fn repository_rule_files() -> Vec<PathBuf> {
     vec![rules.join("alerts/*.yaml"), rules.join("rules/*.yaml")]
 }
 
+/// The `.yaml` / `.yml` files of `alerting-rules/<dir>`, sorted; panics when there are none, so
+/// that a moved folder cannot make a test pass vacuously.
+pub fn alerting_rules_yaml(dir: &str) -> Vec<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("alerting-rules").join(dir);
+    let entries = std::fs::read_dir(&path).unwrap_or_else(|e| panic!("cannot list {}: {e}", path.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no YAML files in {}", path.display());
+    files
+}
+
 /// A running Prometheus; killed on drop.
 pub struct Prometheus {
     server: Server,
