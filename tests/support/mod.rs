@@ -111,6 +111,20 @@ impl Exporter {
         response.text().await.expect("reading /metrics")
     }
 
+    /// Scrapes until `check` accepts the page and returns it; after 15s, panics naming `what`
+    /// with the last page.
+    pub async fn scrape_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.scrape().await;
+            if check(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "the exporter never showed {what}; last page:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
