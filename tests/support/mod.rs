@@ -5,6 +5,7 @@
 //! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod dashboard;
 pub mod endpoint;
 pub mod prometheus;
