@@ -4,10 +4,14 @@
 //! `promtool` must be on `PATH` (Debian: `apt-get install prometheus`, or
 //! `scripts/install-test-deps.sh`). Without it these tests fail: they never skip.
 
+mod support;
+
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use support::prometheus::alerting_rules_yaml as yaml_files;
 
 const RUNBOOK_BASE: &str =
     "https://github.com/webhook-health-exporter/webhook-health-exporter/blob/main/docs/runbook.md#";
@@ -15,20 +19,6 @@ const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The `.yaml` / `.yml` files of `alerting-rules/<dir>`, sorted; panics when there are none, so
-/// that a moved directory cannot make a test pass vacuously.
-fn yaml_files(dir: &str) -> Vec<PathBuf> {
-    let path = root().join("alerting-rules").join(dir);
-    let entries = fs::read_dir(&path).unwrap_or_else(|e| panic!("cannot list {}: {e}", path.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no YAML files in {}", path.display());
-    files
 }
 
 fn rule_files() -> Vec<PathBuf> {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::endpoint::Endpoint;
 use support::{metric, Exporter};
@@ -19,16 +19,9 @@ async fn wait_until(
     what: &str,
     check: impl Fn(Option<f64>, Option<f64>) -> bool,
 ) -> (f64, f64, String) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = exporter.scrape().await;
-        let (up, last) = (metric(&text, UP), metric(&text, LAST_HEALTHY));
-        if check(up, last) {
-            return (up.unwrap_or(f64::NAN), last.unwrap_or(f64::NAN), text);
-        }
-        assert!(Instant::now() < deadline, "never {what}: up={up:?} last_healthy={last:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let text = exporter.scrape_until(what, |t| check(metric(t, UP), metric(t, LAST_HEALTHY))).await;
+    let value = |series| metric(&text, series).unwrap_or(f64::NAN);
+    (value(UP), value(LAST_HEALTHY), text)
 }
 
 async fn outage_and_restart(url: String, _store: webhook_health_exporter::store::Store) {

@@ -5,9 +5,11 @@
 //! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod dashboard;
 pub mod endpoint;
 pub mod prometheus;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -123,6 +125,20 @@ impl Exporter {
         let response = reqwest::get(self.url("/metrics")).await.expect("scraping the exporter");
         assert!(response.status().is_success(), "/metrics answered {}", response.status());
         response.text().await.expect("reading /metrics")
+    }
+
+    /// Scrapes until `check` accepts the page and returns it; after 15s, panics naming `what`
+    /// with the last page.
+    pub async fn scrape_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.scrape().await;
+            if check(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "the exporter never showed {what}; last page:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn wait_healthy(&mut self) {

@@ -7,13 +7,13 @@
 //! A missing binary FAILS the test with instructions (run scripts/install-test-deps.sh).
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::server::Server;
 
 /// The scrape job the dashboard, the alert rules and deploy/prometheus/prometheus.yml all name.
 pub const EXPORTER_JOB: &str = "webhook-health-exporter";
@@ -105,12 +105,24 @@ pub fn repository_rule_files() -> Vec<PathBuf> {
     vec![rules.join("alerts/*.yaml"), rules.join("rules/*.yaml")]
 }
 
+/// The `.yaml` / `.yml` files of `alerting-rules/<dir>`, sorted; panics when there are none, so
+/// that a moved folder cannot make a test pass vacuously.
+pub fn alerting_rules_yaml(dir: &str) -> Vec<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("alerting-rules").join(dir);
+    let entries = std::fs::read_dir(&path).unwrap_or_else(|e| panic!("cannot list {}: {e}", path.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no YAML files in {}", path.display());
+    files
+}
+
 /// A running Prometheus; killed on drop.
 pub struct Prometheus {
-    pub addr: SocketAddr,
-    child: Child,
+    server: Server,
     client: reqwest::Client,
-    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -120,45 +132,19 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("a temporary folder for Prometheus");
         let config_file = dir.path().join("prometheus.yml");
         std::fs::write(&config_file, config.yaml()).expect("writing prometheus.yml");
-        let log = dir.path().join("prometheus.log");
-        let client = reqwest::Client::new();
-        // A port found free can be taken by someone else before Prometheus binds it: try again.
-        for _ in 0..3 {
-            let addr: SocketAddr = format!("127.0.0.1:{}", super::free_port()).parse().unwrap();
-            let log_file = std::fs::File::create(&log).expect("creating the Prometheus log");
-            let mut child = Command::new("prometheus")
-                .arg(format!("--config.file={}", config_file.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-                .arg(format!("--web.listen-address={addr}"))
+        let server = Server::start("prometheus", INSTALL_HINT, dir.path(), |addr| {
+            let mut args = vec![
+                format!("--config.file={}", config_file.display()),
+                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                format!("--web.listen-address={addr}"),
                 // Send alerts without the default one-minute resend delay.
-                .arg("--rules.alert.resend-delay=1s")
-                .args(&config.args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log_file)
-                .spawn()
-                .unwrap_or_else(|e| match e.kind() {
-                    ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
-                    _ => panic!("cannot start prometheus: {e}"),
-                });
-            if wait_ready(&mut child, &client, addr, &log).await {
-                return Prometheus { addr, child, client, log, _dir: dir };
-            }
-            let output = std::fs::read_to_string(&log).unwrap_or_default();
-            if !output.contains("address already in use") {
-                panic!("prometheus exited before it was ready:\n{output}");
-            }
-        }
-        panic!("prometheus found no free port in three attempts")
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// What Prometheus logged so far (for failure messages).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+                "--rules.alert.resend-delay=1s".to_string(),
+            ];
+            args.extend(config.args.iter().cloned());
+            args
+        })
+        .await;
+        Prometheus { server, client: reqwest::Client::new(), _dir: dir }
     }
 
     /// An instant query at the current time (`/api/v1/query`).
@@ -278,31 +264,6 @@ impl Prometheus {
     }
 }
 
-/// true once Prometheus answers `/-/ready`; false if it exited first.
-async fn wait_ready(child: &mut Child, client: &reqwest::Client, addr: SocketAddr, log: &Path) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if child.try_wait().expect("polling prometheus").is_some() {
-            return false;
-        }
-        if let Ok(r) = client.get(format!("http://{addr}/-/ready")).send().await {
-            if r.status().is_success() {
-                return true;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    panic!("prometheus was not ready within 30s:\n{}", std::fs::read_to_string(log).unwrap_or_default());
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn labels(metric: &Value) -> Labels {
     metric
         .as_object()
@@ -314,4 +275,13 @@ fn labels(metric: &Value) -> Labels {
 fn parse_value(v: &Value, expr: &str) -> f64 {
     let s = v.as_str().unwrap_or_else(|| panic!("`{expr}`: value {v} is not a string"));
     s.parse().unwrap_or_else(|_| panic!("`{expr}`: value {s:?} is not a number"))
+}
+
+/// Its address, URLs and log.
+impl std::ops::Deref for Prometheus {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
 }
