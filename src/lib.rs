@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`http`].
 
+pub mod admin;
 pub mod api;
 pub mod collector;
 pub mod config;

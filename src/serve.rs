@@ -35,7 +35,9 @@ pub async fn run(
     crate::api::log_status(&settings.api);
     let api =
         crate::api::router(&settings.api, collector.store().clone(), collector.reprocess_counters().clone());
-    let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() }).merge(api);
+    let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() })
+        .merge(api)
+        .merge(crate::admin::router());
     // The peer address goes into the reprocessing audit trail.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;

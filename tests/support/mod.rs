@@ -5,6 +5,8 @@
 //! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
