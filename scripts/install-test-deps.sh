@@ -11,6 +11,8 @@ command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   mapfile -t pkgs < <(printf '%s\n' "${need_apt[@]}" | sort -u)
@@ -20,4 +22,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+# schemathesis (PyPI) for tests/api_schemathesis.rs, in a venv outside the repository.
+SCHEMATHESIS_VERSION=4.32.5
+WHE_SCHEMATHESIS_VENV=${WHE_SCHEMATHESIS_VENV:-$HOME/.cache/whe-venv-schemathesis}
+if ! "$WHE_SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "install-test-deps: installing schemathesis $SCHEMATHESIS_VERSION into $WHE_SCHEMATHESIS_VENV" >&2
+  if ! python3 -m venv "$WHE_SCHEMATHESIS_VENV" >/dev/null 2>&1; then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    python3 -m venv "$WHE_SCHEMATHESIS_VENV"
+  fi
+  "$WHE_SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi

@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
+use crate::health::config::{resolve_recovery_window, EdgeArgs};
+use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
+use crate::web::{WebArgs, WebFileConfig, WebSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -23,7 +26,7 @@ pub enum ConfigError {
     Missing(&'static str),
 }
 
-fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+pub(crate) fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
     ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() }
 }
 
@@ -55,7 +58,13 @@ pub struct ServeArgs {
     #[arg(long = "store.migrate", env = "WHE_STORE_MIGRATE")]
     pub migrate: bool,
     #[command(flatten)]
+    pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+    #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 /// The config file. Unknown keys are an error, so a typo cannot silently fall back to a default.
@@ -69,7 +78,12 @@ pub struct FileConfig {
     pub collect_timeout: Option<String>,
     pub batch_size: Option<i64>,
     pub migrate: Option<bool>,
+    /// `[[probe]]` tables: endpoints to probe, with per-target settings.
+    #[serde(default)]
+    pub probe: Vec<ProbeFileEntry>,
+    pub edge_recovery_window: Option<String>,
     pub api: Option<ApiFileConfig>,
+    pub web: Option<WebFileConfig>,
 }
 
 impl FileConfig {
@@ -88,7 +102,10 @@ pub struct Settings {
     pub telemetry_path: String,
     pub collector: CollectorConfig,
     pub migrate: bool,
+    pub probes: Vec<ProbeTarget>,
+    pub edge_recovery_window: Duration,
     pub api: ApiSettings,
+    pub web: WebSettings,
 }
 
 impl Settings {
@@ -145,7 +162,10 @@ impl Settings {
             telemetry_path,
             collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
             migrate: args.migrate || file.migrate.unwrap_or(false),
+            probes: probes::config::resolve(&args.probe, &file.probe)?,
+            edge_recovery_window: resolve_recovery_window(&args.edge, file.edge_recovery_window.as_deref())?,
             api: ApiSettings::resolve(&args.api, file.api.as_ref())?,
+            web: WebSettings::resolve(&args.web, file.web.as_ref())?,
         })
     }
 }
@@ -210,6 +230,22 @@ mod tests {
         let mut a = args("sqlite://x.db");
         a.listen_address = Some("nope".into());
         assert!(Settings::resolve(&a).unwrap_err().to_string().contains("--web.listen-address"));
+    }
+
+    #[test]
+    fn probes_and_the_edge_window_come_from_the_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "database_url = \"sqlite://x.db\"\nedge_recovery_window = \"10m\"\n\
+                    [[probe]]\nname = \"hook\"\nurl = \"https://x.supabase.co/functions/v1/h\"\ninterval = \"30s\"\n";
+        std::fs::write(&path, text).unwrap();
+        let mut a = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        a.probe.targets = vec!["other=http://127.0.0.1:1/".into()];
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.edge_recovery_window, Duration::from_secs(600));
+        let names: Vec<_> = s.probes.iter().map(|p| (p.component(), p.interval.as_secs())).collect();
+        assert_eq!(names, [("endpoint:hook".to_string(), 30), ("endpoint:other".to_string(), 15)]);
+        assert_eq!(Settings::resolve(&args("sqlite://x.db")).unwrap().edge_recovery_window.as_secs(), 300);
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! webhook-health-exporter: Prometheus metrics for a Dynamics portal -> Edge Function webhook
 //! integration, read from its log store.
 //!
-//! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`http`].
+//! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`http`];
+//! [`probes`] write into [`health`], which the collector's snapshot reads.
 
 pub mod admin;
 pub mod api;
 pub mod collector;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod probes;
 pub mod serve;
 pub mod simulate;
 pub mod snapshot;
 pub mod store;
+pub mod web;

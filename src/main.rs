@@ -33,7 +33,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve /metrics from a log store.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Try it out: an embedded SQLite store, the simulator feeding it, the exporter serving it.
     Demo(DemoArgs),
     /// Write realistic webhook traffic into a log store.

@@ -1,13 +1,16 @@
 //! Runs the exporter: opens the store, binds, serves until SIGTERM or SIGINT.
 
 use std::future::Future;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::collector::Collector;
 use crate::config::Settings;
+use crate::health::{persist, HealthState};
 use crate::http::{router, AppState};
+use crate::probes;
 use crate::store::{redact_url, ConnectOptions, Store};
 
 /// Binds the listener first so that a port conflict fails fast, then serves until `shutdown`.
@@ -23,13 +26,20 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on --web.listen-address {}", settings.listen_address))?;
     let addr = listener.local_addr()?;
-    let collector = Collector::new(store, settings.collector.clone());
+    let health =
+        HealthState::new(settings.probes.iter().map(|t| t.component()), settings.edge_recovery_window);
+    let mut background = probes::spawn(&settings.probes, health.clone());
+    let persist_every =
+        settings.probes.iter().map(|t| t.interval).min().unwrap_or(probes::config::DEFAULT_INTERVAL);
+    background.push(tokio::spawn(persist::run(store.clone(), health.clone(), persist_every)));
+    let collector = Collector::with_health(store.clone(), settings.collector.clone(), health.clone());
     // Warm up so that the first scrape does not pay for aggregating history.
     drop(collector.refresh());
     tracing::info!(
         %addr,
         store = %redact_url(&settings.database_url),
         telemetry_path = %settings.telemetry_path,
+        probes = settings.probes.len(),
         "webhook-health-exporter listening"
     );
     crate::api::log_status(&settings.api);
@@ -38,9 +48,16 @@ pub async fn run(
     let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() })
         .merge(api)
         .merge(crate::admin::router());
-    // The peer address goes into the reprocessing audit trail.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let app = crate::web::protect(app, &settings.telemetry_path, settings.web.telemetry_auth.clone());
+    let served = crate::web::serve(listener, app, &settings.web, shutdown).await;
+    for task in background {
+        task.abort();
+    }
+    // Keep what the last probes saw; a store that is down must not hold up the exit.
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(3), persist::flush(&store, &health)).await {
+        tracing::warn!(error = %e, "last-healthy times not persisted at shutdown");
+    }
+    served?;
     tracing::info!("shut down");
     Ok(())
 }

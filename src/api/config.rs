@@ -423,6 +423,22 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_takes_an_api_section() {
+        let text = format!(
+            "database_url = \"sqlite://x.db\"\n[api]\nmax_batch = 50\n\
+             tokens = [{{ principal = \"ops\", sha256 = \"{HASH}\" }}, \
+             {{ principal = \"ro\", role = \"viewer\", sha256 = \"{}\" }}]\n",
+            HASH.replace('9', "8")
+        );
+        let file: crate::config::FileConfig = toml::from_str(&text).unwrap();
+        let s = ApiSettings::resolve(&ApiArgs::default(), file.api.as_ref()).unwrap();
+        assert_eq!(s.limits.max_batch, 50);
+        assert_eq!((s.tokens[0].role.as_str(), s.tokens[1].role.as_str()), ("global_admin", "viewer"));
+        let bad: Result<crate::config::FileConfig, _> = toml::from_str("[api]\ntoken = \"plaintext\"\n");
+        assert!(bad.unwrap_err().to_string().contains("unknown field"));
+    }
+
+    #[test]
     fn disabled_without_credentials() {
         assert!(!ApiSettings::resolve(&ApiArgs::default(), None).unwrap().enabled());
     }

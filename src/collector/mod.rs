@@ -20,6 +20,7 @@ use state::State;
 pub use state::Window;
 
 use crate::api::ReprocessCounters;
+use crate::health::HealthState;
 use crate::snapshot::{ExporterStats, Snapshot};
 use crate::store::{Cursor, Store, StoreError};
 
@@ -66,11 +67,22 @@ pub struct Collector {
     state: Mutex<State>,
     progress: Mutex<Progress>,
     in_flight: Mutex<Option<InFlight>>,
+    health: Option<Arc<HealthState>>,
     reprocess: Arc<ReprocessCounters>,
 }
 
 impl Collector {
     pub fn new(store: Store, config: CollectorConfig) -> Arc<Collector> {
+        Collector::build(store, config, None)
+    }
+
+    /// A collector that also judges the Edge Function's health after each read and shows the
+    /// components of `health` in its snapshots.
+    pub fn with_health(store: Store, config: CollectorConfig, health: Arc<HealthState>) -> Arc<Collector> {
+        Collector::build(store, config, Some(health))
+    }
+
+    fn build(store: Store, config: CollectorConfig, health: Option<Arc<HealthState>>) -> Arc<Collector> {
         let max_window = config.windows.iter().map(|w| w.micros).max().unwrap_or(0);
         Arc::new(Collector {
             store,
@@ -79,6 +91,7 @@ impl Collector {
             state: Mutex::new(State::default()),
             progress: Mutex::new(Progress::default()),
             in_flight: Mutex::new(None),
+            health,
             reprocess: Arc::default(),
         })
     }
@@ -194,9 +207,16 @@ impl Collector {
         }
 
         let queue = self.store.queue_stats().await?;
-        let mut state = self.state.lock().unwrap();
-        state.set_queue(queue);
-        state.prune(window_start);
+        let last_error_exit = {
+            let mut state = self.state.lock().unwrap();
+            state.set_queue(queue);
+            state.prune(window_start);
+            state.last_error_exit()
+        };
+        if let Some(health) = &self.health {
+            // As of `now`: a lifecycle row committed a moment ago may still be unread.
+            health.observe_edge(last_error_exit, now);
+        }
         Ok(())
     }
 
@@ -210,7 +230,7 @@ impl Collector {
             backend: self.store.backend().as_str(),
             orgs: state.org_snapshots(now, &self.config.windows),
             edge_exits: state.edge_exits(),
-            components: Vec::new(),
+            components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: p.stats.clone(),
             reprocess: self.reprocess.stats(),
         }

@@ -5,6 +5,7 @@
 
 mod postgres;
 pub mod reprocess;
+mod sql;
 mod sqlite;
 pub mod types;
 
@@ -120,7 +121,8 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        dispatch!(self, s => s.ping().await)
+        dispatch!(self, s => sqlx::query("SELECT 1").execute(s.pool()).await.map(|_| ()))
+            .map_err(StoreError::query("ping"))
     }
 
     // ---- reads used by the collector -------------------------------------------------------
@@ -148,15 +150,23 @@ impl Store {
     }
 
     pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
-        dispatch!(self, s => s.organizations().await)
+        dispatch!(self, s => sqlx::query_as(sql::ORGANIZATIONS).fetch_all(s.pool()).await)
+            .map_err(StoreError::query("reading organizations"))
     }
 
     pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
-        dispatch!(self, s => s.queue_stats().await)
+        let reprocess_count = match self {
+            Store::Postgres(_) => "count(*) FILTER (WHERE reprocess)",
+            Store::Sqlite(_) => "sum(reprocess)",
+        };
+        let sql = sql::queue_stats(reprocess_count);
+        dispatch!(self, s => sqlx::query_as(&sql).fetch_all(s.pool()).await)
+            .map_err(StoreError::query("reading queue depth"))
     }
 
     pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        dispatch!(self, s => s.component_health().await)
+        dispatch!(self, s => sqlx::query_as(sql::COMPONENT_HEALTH).fetch_all(s.pool()).await)
+            .map_err(StoreError::query("reading component health"))
     }
 
     /// Records that `component` was healthy at `at`; never moves an existing time backwards.

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{QueryBuilder, Row};
+use sqlx::QueryBuilder;
 
 use super::{
-    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow, NewEvent,
-    NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result, StoreError,
+    sql, Batch, ConnectOptions, Cursor, EventBootstrap, EventRow, LifecycleRow, NewEvent, NewLifecycleEvent,
+    NewOrganization, NewQueueItem, Result, StoreError,
 };
 
 /// Rows per multi-row INSERT: stays well under PostgreSQL's 65535 bind parameters.
@@ -16,6 +16,11 @@ const INSERT_CHUNK: usize = 4000;
 pub struct PgStore {
     pool: PgPool,
 }
+
+/// Rows of one table after a `(tx_id, id)` cursor and below the horizon, in cursor order.
+const NEW_ROWS: &str = "FROM webhook_events
+     WHERE (tx_id, id) > ($1::bigint::text::xid8, $2) AND tx_id < $3::bigint::text::xid8
+     ORDER BY tx_id, id LIMIT $4";
 
 /// The snapshot's xmin: every transaction id below it has committed or aborted.
 const SAFE_HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
@@ -39,11 +44,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::query("ping"))?;
-        Ok(())
-    }
-
     async fn horizon(&self) -> Result<i64> {
         sqlx::query_scalar(SAFE_HORIZON)
             .fetch_one(&self.pool)
@@ -53,48 +53,33 @@ impl PgStore {
 
     pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
         let horizon = self.horizon().await?;
-        let totals = sqlx::query(
-            "SELECT org_id, outcome, http_status, rejection_reason, count(*) AS n, max(received_at) AS last
-             FROM webhook_events WHERE tx_id < $1::bigint::text::xid8
-             GROUP BY org_id, outcome, http_status, rejection_reason",
-        )
+        let totals = sqlx::query_as(&format!(
+            "{} WHERE tx_id < $1::bigint::text::xid8 {}",
+            sql::AGGREGATE,
+            sql::GROUP
+        ))
         .bind(horizon)
         .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::query("aggregating event history"))?
-        .into_iter()
-        .map(|r| EventAggregate {
-            org_id: r.get("org_id"),
-            outcome: r.get("outcome"),
-            http_status: r.get("http_status"),
-            rejection_reason: r.get("rejection_reason"),
-            count: r.get("n"),
-            last_received_at: r.get("last"),
-        })
-        .collect();
-        let recent = sqlx::query(
-            "SELECT org_id, received_at, outcome, http_status, rejection_reason
-             FROM webhook_events WHERE tx_id < $1::bigint::text::xid8 AND received_at > $2",
-        )
+        .map_err(StoreError::query("aggregating event history"))?;
+        let recent = sqlx::query_as(&format!(
+            "SELECT {} FROM webhook_events WHERE tx_id < $1::bigint::text::xid8 AND received_at > $2",
+            sql::EVENT_COLUMNS
+        ))
         .bind(horizon)
         .bind(since)
         .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::query("reading recent events"))?
-        .into_iter()
-        .map(|r| event_row(&r))
-        .collect();
+        .map_err(StoreError::query("reading recent events"))?;
         Ok(EventBootstrap { totals, recent, next: Cursor { tx: horizon, id: 0 } })
     }
 
     pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
         let horizon = self.horizon().await?;
-        let rows = sqlx::query(
-            "SELECT id, tx_id::text::bigint AS tx, org_id, received_at, outcome, http_status, rejection_reason
-             FROM webhook_events
-             WHERE (tx_id, id) > ($1::bigint::text::xid8, $2) AND tx_id < $3::bigint::text::xid8
-             ORDER BY tx_id, id LIMIT $4",
-        )
+        let rows = sqlx::query_as(&format!(
+            "SELECT {}, tx_id::text::bigint AS tx, id {NEW_ROWS}",
+            sql::EVENT_COLUMNS
+        ))
         .bind(cursor.tx)
         .bind(cursor.id)
         .bind(horizon)
@@ -102,7 +87,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading new events"))?;
-        Ok(batch(rows, limit, horizon, event_row))
+        Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }))
     }
 
     pub async fn lifecycle_after(
@@ -112,8 +97,8 @@ impl PgStore {
         limit: i64,
     ) -> Result<Batch<LifecycleRow>> {
         let horizon = self.horizon().await?;
-        let rows = sqlx::query(
-            "SELECT id, tx_id::text::bigint AS tx, occurred_at, function_name, event_type, shutdown_reason
+        let rows = sqlx::query_as(
+            "SELECT occurred_at, function_name, event_type, shutdown_reason, tx_id::text::bigint AS tx, id
              FROM edge_function_events
              WHERE (tx_id, id) > ($1::bigint::text::xid8, $2) AND tx_id < $3::bigint::text::xid8
                AND ($5::timestamptz IS NULL OR occurred_at > $5)
@@ -127,59 +112,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading edge function events"))?;
-        Ok(batch(rows, limit, horizon, |r| LifecycleRow {
-            occurred_at: r.get("occurred_at"),
-            function_name: r.get("function_name"),
-            event_type: r.get("event_type"),
-            shutdown_reason: r.get("shutdown_reason"),
-        }))
-    }
-
-    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
-        let rows = sqlx::query(
-            "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
-             FROM organizations ORDER BY org_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("reading organizations"))?;
-        Ok(rows
-            .iter()
-            .map(|r| OrgRow {
-                org_id: r.get("org_id"),
-                display_name: r.get("display_name"),
-                endpoint_url: r.get("endpoint_url"),
-                endpoint_url_changed_at: r.get("endpoint_url_changed_at"),
-                active: r.get("active"),
-            })
-            .collect())
-    }
-
-    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
-        let rows = sqlx::query(
-            "SELECT org_id, count(*) AS depth, count(*) FILTER (WHERE reprocess) AS reprocess_depth,
-                    min(enqueued_at) AS oldest
-             FROM sync_queue WHERE state = 'pending' GROUP BY org_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("reading queue depth"))?;
-        Ok(rows
-            .iter()
-            .map(|r| QueueStat {
-                org_id: r.get("org_id"),
-                depth: r.get("depth"),
-                reprocess_depth: r.get("reprocess_depth"),
-                oldest_enqueued_at: r.get("oldest"),
-            })
-            .collect())
-    }
-
-    pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        sqlx::query_as("SELECT component, last_healthy_at FROM component_health")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading component health"))
+        Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }))
     }
 
     pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {
@@ -287,30 +220,4 @@ impl PgStore {
         .map_err(StoreError::query("working off the queue"))?;
         Ok(done.rows_affected())
     }
-}
-
-fn event_row(r: &sqlx::postgres::PgRow) -> EventRow {
-    EventRow {
-        org_id: r.get("org_id"),
-        received_at: r.get("received_at"),
-        outcome: r.get("outcome"),
-        http_status: r.get("http_status"),
-        rejection_reason: r.get("rejection_reason"),
-    }
-}
-
-/// Turns rows read in `(tx, id)` order into a batch. A read the limit did not cut consumed
-/// everything below the horizon, so the next one starts there.
-fn batch<T>(
-    rows: Vec<sqlx::postgres::PgRow>,
-    limit: i64,
-    horizon: i64,
-    map: impl Fn(&sqlx::postgres::PgRow) -> T,
-) -> Batch<T> {
-    let complete = (rows.len() as i64) < limit;
-    let next = match rows.last() {
-        Some(last) if !complete => Cursor { tx: last.get("tx"), id: last.get("id") },
-        _ => Cursor { tx: horizon, id: 0 },
-    };
-    Batch { rows: rows.iter().map(map).collect(), next, complete }
 }

@@ -4,12 +4,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{QueryBuilder, Row};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::QueryBuilder;
 
 use super::{
-    Batch, ConnectOptions, Cursor, EventAggregate, EventBootstrap, EventRow, LifecycleRow, NewEvent,
-    NewLifecycleEvent, NewOrganization, NewQueueItem, OrgRow, QueueStat, Result, StoreError,
+    sql, Batch, ConnectOptions, Cursor, EventBootstrap, EventRow, LifecycleRow, NewEvent, NewLifecycleEvent,
+    NewOrganization, NewQueueItem, Positioned, Result, StoreError,
 };
 
 /// Rows per multi-row INSERT: under SQLite's default 32766 bind variables.
@@ -48,11 +48,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::query("ping"))?;
-        Ok(())
-    }
-
     pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
         // One read transaction, so the aggregate, the recent rows and the cursor agree.
         let mut tx = self.pool.begin().await.map_err(StoreError::query("aggregating event history"))?;
@@ -60,52 +55,35 @@ impl SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::query("aggregating event history"))?;
-        let totals = sqlx::query(
-            "SELECT org_id, outcome, http_status, rejection_reason, count(*) AS n, max(received_at) AS last
-             FROM webhook_events WHERE id <= $1
-             GROUP BY org_id, outcome, http_status, rejection_reason",
-        )
-        .bind(max_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::query("aggregating event history"))?
-        .into_iter()
-        .map(|r| EventAggregate {
-            org_id: r.get("org_id"),
-            outcome: r.get("outcome"),
-            http_status: r.get("http_status"),
-            rejection_reason: r.get("rejection_reason"),
-            count: r.get("n"),
-            last_received_at: r.get("last"),
-        })
-        .collect();
-        let recent = sqlx::query(
-            "SELECT org_id, received_at, outcome, http_status, rejection_reason
-             FROM webhook_events WHERE id <= $1 AND received_at > $2",
-        )
+        let totals = sqlx::query_as(&format!("{} WHERE id <= $1 {}", sql::AGGREGATE, sql::GROUP))
+            .bind(max_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::query("aggregating event history"))?;
+        let recent = sqlx::query_as(&format!(
+            "SELECT {} FROM webhook_events WHERE id <= $1 AND received_at > $2",
+            sql::EVENT_COLUMNS
+        ))
         .bind(max_id)
         .bind(ts(since))
         .fetch_all(&mut *tx)
         .await
-        .map_err(StoreError::query("reading recent events"))?
-        .iter()
-        .map(event_row)
-        .collect();
+        .map_err(StoreError::query("reading recent events"))?;
         tx.commit().await.map_err(StoreError::query("aggregating event history"))?;
         Ok(EventBootstrap { totals, recent, next: Cursor { tx: 0, id: max_id } })
     }
 
     pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
-        let rows = sqlx::query(
-            "SELECT id, org_id, received_at, outcome, http_status, rejection_reason
-             FROM webhook_events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
+        let rows: Vec<Positioned<EventRow>> = sqlx::query_as(&format!(
+            "SELECT {}, 0 AS tx, id FROM webhook_events WHERE id > $1 ORDER BY id LIMIT $2",
+            sql::EVENT_COLUMNS
+        ))
         .bind(cursor.id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading new events"))?;
-        Ok(batch(rows, limit, cursor, event_row))
+        Ok(after_last(rows, limit, cursor))
     }
 
     pub async fn lifecycle_after(
@@ -114,8 +92,8 @@ impl SqliteStore {
         since: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Batch<LifecycleRow>> {
-        let rows = sqlx::query(
-            "SELECT id, occurred_at, function_name, event_type, shutdown_reason
+        let rows: Vec<Positioned<LifecycleRow>> = sqlx::query_as(
+            "SELECT occurred_at, function_name, event_type, shutdown_reason, 0 AS tx, id
              FROM edge_function_events
              WHERE id > $1 AND ($3 IS NULL OR occurred_at > $3) ORDER BY id LIMIT $2",
         )
@@ -125,58 +103,7 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading edge function events"))?;
-        Ok(batch(rows, limit, cursor, |r| LifecycleRow {
-            occurred_at: r.get("occurred_at"),
-            function_name: r.get("function_name"),
-            event_type: r.get("event_type"),
-            shutdown_reason: r.get("shutdown_reason"),
-        }))
-    }
-
-    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
-        let rows = sqlx::query(
-            "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
-             FROM organizations ORDER BY org_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("reading organizations"))?;
-        Ok(rows
-            .iter()
-            .map(|r| OrgRow {
-                org_id: r.get("org_id"),
-                display_name: r.get("display_name"),
-                endpoint_url: r.get("endpoint_url"),
-                endpoint_url_changed_at: r.get("endpoint_url_changed_at"),
-                active: r.get("active"),
-            })
-            .collect())
-    }
-
-    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
-        let rows = sqlx::query(
-            "SELECT org_id, count(*) AS depth, sum(reprocess) AS reprocess_depth, min(enqueued_at) AS oldest
-             FROM sync_queue WHERE state = 'pending' GROUP BY org_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("reading queue depth"))?;
-        Ok(rows
-            .iter()
-            .map(|r| QueueStat {
-                org_id: r.get("org_id"),
-                depth: r.get("depth"),
-                reprocess_depth: r.get("reprocess_depth"),
-                oldest_enqueued_at: r.get("oldest"),
-            })
-            .collect())
-    }
-
-    pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        sqlx::query_as("SELECT component, last_healthy_at FROM component_health")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::query("reading component health"))
+        Ok(after_last(rows, limit, cursor))
     }
 
     pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {
@@ -288,19 +215,8 @@ impl SqliteStore {
     }
 }
 
-fn event_row(r: &SqliteRow) -> EventRow {
-    EventRow {
-        org_id: r.get("org_id"),
-        received_at: r.get("received_at"),
-        outcome: r.get("outcome"),
-        http_status: r.get("http_status"),
-        rejection_reason: r.get("rejection_reason"),
-    }
-}
-
 /// Ids are commit order here, so the next read starts after the last row read.
-fn batch<T>(rows: Vec<SqliteRow>, limit: i64, cursor: Cursor, map: impl Fn(&SqliteRow) -> T) -> Batch<T> {
-    let complete = (rows.len() as i64) < limit;
-    let next = rows.last().map(|r| Cursor { tx: 0, id: r.get("id") }).unwrap_or(cursor);
-    Batch { rows: rows.iter().map(map).collect(), next, complete }
+fn after_last<T>(rows: Vec<Positioned<T>>, limit: i64, cursor: Cursor) -> Batch<T> {
+    let last = rows.last().map_or(cursor, Positioned::cursor);
+    Batch::from_rows(rows, limit, last)
 }

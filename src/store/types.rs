@@ -14,6 +14,21 @@ pub struct Cursor {
     pub id: i64,
 }
 
+/// A row with its position, as incremental reads return it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Positioned<T> {
+    #[sqlx(flatten)]
+    pub row: T,
+    pub tx: i64,
+    pub id: i64,
+}
+
+impl<T> Positioned<T> {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { tx: self.tx, id: self.id }
+    }
+}
+
 /// One incremental read.
 #[derive(Debug, Clone)]
 pub struct Batch<T> {
@@ -23,8 +38,20 @@ pub struct Batch<T> {
     pub complete: bool,
 }
 
+impl<T> Batch<T> {
+    /// A read the limit cut short continues after its last row; a complete one at `complete_at`.
+    pub fn from_rows(rows: Vec<Positioned<T>>, limit: i64, complete_at: Cursor) -> Batch<T> {
+        let complete = (rows.len() as i64) < limit;
+        let next = match rows.last() {
+            Some(last) if !complete => last.cursor(),
+            _ => complete_at,
+        };
+        Batch { rows: rows.into_iter().map(|p| p.row).collect(), next, complete }
+    }
+}
+
 /// A webhook event as the collector needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub org_id: String,
     pub received_at: DateTime<Utc>,
@@ -34,7 +61,7 @@ pub struct EventRow {
 }
 
 /// A group of historic events with identical labels.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventAggregate {
     pub org_id: String,
     pub outcome: String,
@@ -52,7 +79,7 @@ pub struct EventBootstrap {
     pub next: Cursor,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LifecycleRow {
     pub occurred_at: DateTime<Utc>,
     pub function_name: String,
@@ -60,7 +87,7 @@ pub struct LifecycleRow {
     pub shutdown_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrgRow {
     pub org_id: String,
     pub display_name: String,
@@ -70,7 +97,7 @@ pub struct OrgRow {
 }
 
 /// Waiting sync-queue items of one organization.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct QueueStat {
     pub org_id: String,
     pub depth: i64,

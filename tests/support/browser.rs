@@ -36,6 +36,8 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not listen on port {port} within 20s");
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The WebDriver client's TLS stack needs a process-wide provider; ring is the one compiled in.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({
             "goog:chromeOptions": {

@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod dashboard;
+pub mod endpoint;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -82,18 +85,27 @@ impl Exporter {
     /// Starts `webhook-health-exporter serve` with extra flags on a free port and waits until it
     /// answers `/healthz`.
     pub fn start(database_url: &str, extra: &[&str]) -> Exporter {
-        Exporter::start_with(database_url, extra, "warn", Stdio::inherit())
+        Exporter::start_with(free_address(), database_url, extra, "warn", Stdio::inherit())
+    }
+
+    /// Like `start`, on a given address (to restart an exporter where Prometheus scrapes it).
+    pub fn start_on(addr: SocketAddr, database_url: &str, extra: &[&str]) -> Exporter {
+        Exporter::start_with(addr, database_url, extra, "warn", Stdio::inherit())
     }
 
     /// Like `start`, with the log (at `level`) written to `log` instead of the test's stderr.
     pub fn start_logging(database_url: &str, extra: &[&str], level: &str, log: &std::path::Path) -> Exporter {
         let file = std::fs::File::create(log).expect("creating the exporter log file");
-        Exporter::start_with(database_url, extra, level, Stdio::from(file))
+        Exporter::start_with(free_address(), database_url, extra, level, Stdio::from(file))
     }
 
-    fn start_with(database_url: &str, extra: &[&str], level: &str, stderr: Stdio) -> Exporter {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    fn start_with(
+        addr: SocketAddr,
+        database_url: &str,
+        extra: &[&str],
+        level: &str,
+        stderr: Stdio,
+    ) -> Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"))
             .args(["serve", "--database-url", database_url, "--web.listen-address", &addr.to_string()])
             .args(extra)
@@ -105,6 +117,13 @@ impl Exporter {
         let mut exporter = Exporter { addr, child };
         exporter.wait_healthy();
         exporter
+    }
+
+    /// GET of the telemetry path, as Prometheus text 0.0.4.
+    pub async fn scrape(&self) -> String {
+        let response = reqwest::get(self.url("/metrics")).await.expect("scraping the exporter");
+        assert!(response.status().is_success(), "/metrics answered {}", response.status());
+        response.text().await.expect("reading /metrics")
     }
 
     fn wait_healthy(&mut self) {
@@ -146,6 +165,10 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn free_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 pub fn free_port() -> u16 {

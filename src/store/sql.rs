@@ -1,0 +1,24 @@
+//! SQL text both backends share.
+
+/// Event history grouped by the labels the metrics use; followed by a WHERE and [`GROUP`].
+pub const AGGREGATE: &str = "SELECT org_id, outcome, http_status, rejection_reason,
+        count(*) AS count, max(received_at) AS last_received_at
+     FROM webhook_events";
+pub const GROUP: &str = "GROUP BY org_id, outcome, http_status, rejection_reason";
+
+/// The event columns the collector reads (the fields of `EventRow`).
+pub const EVENT_COLUMNS: &str = "org_id, received_at, outcome, http_status, rejection_reason";
+
+pub const ORGANIZATIONS: &str = "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
+     FROM organizations ORDER BY org_id";
+
+/// Waiting items per org; `reprocess_count` is the backend's way to count flagged rows.
+pub fn queue_stats(reprocess_count: &str) -> String {
+    format!(
+        "SELECT org_id, count(*) AS depth, {reprocess_count} AS reprocess_depth,
+                min(enqueued_at) AS oldest_enqueued_at
+         FROM sync_queue WHERE state = 'pending' GROUP BY org_id"
+    )
+}
+
+pub const COMPONENT_HEALTH: &str = "SELECT component, last_healthy_at FROM component_health";

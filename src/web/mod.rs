@@ -1,0 +1,63 @@
+//! Serving: plain HTTP or TLS, and the optional protection of the telemetry path.
+
+mod config;
+mod telemetry_auth;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use config::{PasswordHash, TelemetryAuth, TlsFiles, WebArgs, WebFileConfig, WebSettings};
+pub use telemetry_auth::protect;
+
+/// How long in-flight requests may finish after a shutdown signal when serving TLS.
+const TLS_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until `shutdown`, over TLS when configured; handlers see the
+/// peer address (`ConnectInfo<SocketAddr>`).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    web: &WebSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing::info!(
+        tls = web.tls.is_some(),
+        telemetry_auth = match &web.telemetry_auth {
+            None => "none (open)",
+            Some(a) if a.basic.is_some() && !a.bearer_sha256.is_empty() => "basic or bearer",
+            Some(a) if a.basic.is_some() => "basic",
+            Some(_) => "bearer",
+        },
+        "web security"
+    );
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let Some(tls) = &web.tls else {
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        return Ok(());
+    };
+    // Only ring is compiled in; installing it explicitly keeps that choice independent of what
+    // other crates enable.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading --web.tls-cert-file {} and --web.tls-key-file {}",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.graceful_shutdown(Some(TLS_GRACE));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, config).handle(handle).serve(service).await?;
+    Ok(())
+}
