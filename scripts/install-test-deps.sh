@@ -11,6 +11,8 @@ command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   mapfile -t pkgs < <(printf '%s\n' "${need_apt[@]}" | sort -u)

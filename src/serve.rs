@@ -45,7 +45,9 @@ pub async fn run(
     crate::api::log_status(&settings.api);
     let api =
         crate::api::router(&settings.api, collector.store().clone(), collector.reprocess_counters().clone());
-    let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() }).merge(api);
+    let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() })
+        .merge(api)
+        .merge(crate::admin::router());
     let app = crate::web::protect(app, &settings.telemetry_path, settings.web.telemetry_auth.clone());
     let served = crate::web::serve(listener, app, &settings.web, shutdown).await;
     for task in background {

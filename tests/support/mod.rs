@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod alertmanager;
+pub mod browser;
 pub mod dashboard;
 pub mod endpoint;
 pub mod prometheus;
