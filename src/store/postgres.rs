@@ -1,6 +1,7 @@
 //! PostgreSQL backend: the production log store (Supabase-style Postgres).
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{QueryBuilder, Row};
 
@@ -72,18 +73,19 @@ impl PgStore {
             last_received_at: r.get("last"),
         })
         .collect();
+        // Streamed, not fetched whole: a day of history can be hundreds of thousands of rows, and
+        // holding every wire row next to its decoded copy doubled the exporter's peak memory.
         let recent = sqlx::query(
             "SELECT org_id, received_at, outcome, http_status, rejection_reason
              FROM webhook_events WHERE tx_id < $1::bigint::text::xid8 AND received_at > $2",
         )
         .bind(horizon)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch(&self.pool)
+        .map_ok(|r| event_row(&r))
+        .try_collect()
         .await
-        .map_err(StoreError::query("reading recent events"))?
-        .into_iter()
-        .map(|r| event_row(&r))
-        .collect();
+        .map_err(StoreError::query("reading recent events"))?;
         Ok(EventBootstrap { totals, recent, next: Cursor { tx: horizon, id: 0 } })
     }
 
