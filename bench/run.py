@@ -264,6 +264,7 @@ def bench_exporter(db, args, slog):
         collect.append(metric(parsed, "webhook_exporter_collect_duration_seconds") * 1e3)
     dbt = slog.read()
     r["steady"] = {"scrapes": args.scrapes, "step_rows": args.step, "latency_ms": summary(lat),
+                   "loadavg_1m_after": os.getloadavg()[0],
                    "collect_ms": summary(collect), "scrapes_behind": lagged}
     if dbt:
         r["steady"]["db_ms_per_scrape"] = dbt[0] / args.scrapes
@@ -515,6 +516,8 @@ def main():
                                                           "postgres://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--server-log", default="/var/log/postgresql/postgresql-15-main.log")
     ap.add_argument("--keep", action="store_true", help="keep the bench databases")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure again on databases kept by an earlier --keep run, without reloading")
     args = ap.parse_args()
     (BENCH / "results").mkdir(exist_ok=True)
 
@@ -524,9 +527,17 @@ def main():
         slog = ServerLog(args.server_log, name)
         res = {"events": n, "orgs": args.orgs, "days": args.days, "db": name,
                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "server_log": slog.available()}
-        log(f"{name}: loading {n} events")
-        res["load"] = load(db, n, args.orgs, args.days)
-        log(f"{name}: loaded in {res['load']['load_s']:.1f} s; exporter")
+        previous = BENCH / "results" / f"{name}.json"
+        if args.reuse and previous.exists():
+            # Measure again on the database a --keep run left (its load figures carried over).
+            res["load"] = json.loads(previous.read_text())["load"]
+            res["reused_database"] = True
+            db.connect()
+        else:
+            log(f"{name}: loading {n} events")
+            res["load"] = load(db, n, args.orgs, args.days)
+            log(f"{name}: loaded in {res['load']['load_s']:.1f} s")
+        log(f"{name}: exporter")
         res["exporter"] = bench_exporter(db, args, slog)
         log(f"{name}: exporter p50 {res['exporter']['steady']['latency_ms']['p50']:.2f} ms; in-process stages")
         res["encode"] = bench_encode(db)
