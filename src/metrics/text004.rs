@@ -7,7 +7,17 @@
 pub fn from_openmetrics(om: &str) -> String {
     let mut out = String::with_capacity(om.len());
     let mut pending_help: Option<&str> = None;
-    for line in om.lines() {
+    let mut rest = om;
+    while !rest.is_empty() {
+        // Samples are the same in both formats: copy each run of them as one block.
+        if !rest.starts_with('#') {
+            let end = samples_end(rest);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        let (line, next) = rest.split_once('\n').unwrap_or((rest, ""));
+        rest = next;
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
@@ -15,8 +25,8 @@ pub fn from_openmetrics(om: &str) -> String {
             pending_help = Some(line);
             continue;
         }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.rsplit_once(' ').unwrap_or((rest, "untyped"));
+        if let Some(meta) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = meta.rsplit_once(' ').unwrap_or((meta, "untyped"));
             let (name, kind) = match kind {
                 "counter" => (format!("{name}_total"), "counter"),
                 "info" => (format!("{name}_info"), "gauge"),
@@ -36,6 +46,21 @@ pub fn from_openmetrics(om: &str) -> String {
     out
 }
 
+/// Where the run of sample lines at the start of `s` ends: at the next line that starts with `#`.
+/// Searching for the rare `#` (one memchr per family, plus one per `#` inside a label value)
+/// is far cheaper than visiting every line.
+fn samples_end(s: &str) -> usize {
+    let mut from = 0;
+    while let Some(i) = s[from..].find('#') {
+        let at = from + i;
+        if at == 0 || s.as_bytes()[at - 1] == b'\n' {
+            return at;
+        }
+        from = at + 1;
+    }
+    s.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +71,11 @@ mod tests {
                   # HELP e Info.\n# TYPE e info\ne_info{u=\"v\"} 1\n\
                   # HELP g G.\n# TYPE g gauge\ng 1.5\n# EOF\n";
         let text = from_openmetrics(om);
+        let with_hash = "# TYPE u info\nu_info{url=\"https://h/p#frag\"} 1\nv 2\n# EOF\n";
+        assert_eq!(
+            from_openmetrics(with_hash),
+            "# TYPE u_info gauge\nu_info{url=\"https://h/p#frag\"} 1\nv 2\n"
+        );
         assert_eq!(
             text,
             "# HELP a_b_total Help text.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 3\n\

@@ -1,6 +1,7 @@
 //! PostgreSQL backend: the production log store (Supabase-style Postgres).
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::QueryBuilder;
 
@@ -62,13 +63,16 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("aggregating event history"))?;
+        // Streamed, not fetched whole: a day of history can be hundreds of thousands of rows, and
+        // holding every wire row next to its decoded copy doubled the exporter's peak memory.
         let recent = sqlx::query_as(&format!(
             "SELECT {} FROM webhook_events WHERE tx_id < $1::bigint::text::xid8 AND received_at > $2",
             sql::EVENT_COLUMNS
         ))
         .bind(horizon)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch(&self.pool)
+        .try_collect()
         .await
         .map_err(StoreError::query("reading recent events"))?;
         Ok(EventBootstrap { totals, recent, next: Cursor { tx: horizon, id: 0 } })

@@ -1,0 +1,561 @@
+"""Benchmark driver: the exporter against the SQL-exporter way, on the same loaded PostgreSQL.
+
+Run through bench/run.sh (it builds the release binary and the venv). Per history size it:
+loads a fresh database, measures the exporter (cold start, steady state with writes between
+scrapes, catch-up after a pause, memory, output size, database time per scrape from the server
+log), checks exactness against SQL, then measures query-exporter and the raw SQL on the same
+data. Results go to bench/results/<db>.json; bench/report.py turns them into BENCHMARKS.md.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = ROOT / "target/release/webhook-health-exporter"
+ENCODE_BIN = ROOT / "target/release/examples/bench_encode"
+QE_BIN = BENCH / ".venv/bin/query-exporter"
+
+REASONS = ["missing_auth", "invalid_auth", "invalid_payload", "payload_too_large",
+           "unknown_organization", "unsupported_event", "duplicate", "rate_limited",
+           "internal_error"]
+WINDOWS = {"1h": 3600, "24h": 86400}
+
+# Only the measured process's sessions log their statements (a per-session setting, so nothing
+# changes for anyone else on the server); the server log then holds its exact database time.
+LOG_OPTS = "options=" + quote("-c log_min_duration_statement=0")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, round((len(s) - 1) * q))]
+
+
+def summary(values):
+    return {"n": len(values), "p50": pct(values, 0.5), "p99": pct(values, 0.99),
+            "max": max(values), "mean": statistics.fmean(values)}
+
+
+class ServerLog:
+    """Statement durations the server logged for one database since a mark."""
+
+    LINE = re.compile(r"\[(\d+)\] \S+@(\S+) LOG:  duration: ([0-9.]+) ms  (parse|bind|execute|statement)")
+
+    def __init__(self, path, db):
+        self.path, self.db = Path(path), db
+        self.offset = 0
+
+    def available(self):
+        return os.access(self.path, os.R_OK)
+
+    def mark(self):
+        if self.available():
+            self.offset = self.path.stat().st_size
+
+    def read(self):
+        """Since the mark: (milliseconds over all statement phases, statements executed)."""
+        if not self.available():
+            return None
+        total, count = 0.0, 0
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            for raw in f:
+                m = self.LINE.search(raw.decode("utf-8", "replace"))
+                if m and m.group(2) == self.db:
+                    total += float(m.group(3))
+                    count += m.group(4) in ("execute", "statement")
+        return total, count
+
+
+class Scraper:
+    def __init__(self, port, accept=None):
+        self.port, self.accept = port, accept
+        self.conn = None
+
+    def get(self, timeout=300):
+        headers = {"Accept": self.accept} if self.accept else {}
+        for attempt in range(2):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                t = time.perf_counter()
+                self.conn.request("GET", "/metrics", headers=headers)
+                resp = self.conn.getresponse()
+                body = resp.read()
+                return time.perf_counter() - t, resp.status, body.decode()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        if m:
+            labels = tuple(sorted(LABEL.findall(m.group(2) or "")))
+            out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric(parsed, name, **labels):
+    return parsed.get((name, tuple(sorted(labels.items()))))
+
+
+def series_count(text):
+    return sum(1 for l in text.splitlines() if l and not l.startswith("#"))
+
+
+def proc_mem(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                fields[k] = int(v.split()[0]) / 1024.0  # MiB
+    return fields
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Db:
+    def __init__(self, admin_url, name):
+        self.admin_url, self.name = admin_url, name
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + name
+        self.conn = None
+
+    def recreate(self):
+        c = psycopg2.connect(self.admin_url)
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+            cur.execute(f"CREATE DATABASE {self.name}")
+        c.close()
+
+    def connect(self):
+        self.conn = psycopg2.connect(self.url)
+        self.conn.autocommit = True
+
+    def q(self, sql, args=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+
+    def insert_events(self, n, salt, orgs):
+        """n new payloads in one transaction, ~3% rejected, a few failed, received now."""
+        self.q("""
+            INSERT INTO webhook_events (event_id, org_id, outcome, http_status, rejection_reason)
+            SELECT gen_random_uuid(),
+                   format('org-%%s', lpad((abs(hashint8(g + %(salt)s)) %% %(orgs)s)::text, 4, '0')),
+                   CASE WHEN g %% 33 = 0 THEN 'rejected' WHEN g %% 500 = 1 THEN 'failed' ELSE 'accepted' END,
+                   CASE WHEN g %% 33 = 0 THEN 401 WHEN g %% 500 = 1 THEN 503 ELSE 200 END,
+                   CASE WHEN g %% 33 = 0 THEN 'invalid_auth' END
+            FROM generate_series(1, %(n)s) AS g""", {"n": n, "salt": salt, "orgs": orgs})
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load(db, events, orgs, days):
+    db.recreate()
+    t = time.perf_counter()
+    subprocess.run([str(BIN), "migrate", "--database-url", db.url], check=True, capture_output=True)
+    migrate_s = time.perf_counter() - t
+    t = time.perf_counter()
+    chunk = 1_000_000
+    subprocess.run(["psql", "-X", "-q", "-v", f"events={events}", "-v", f"orgs={orgs}", "-v", f"days={days}",
+                    "-v", f"chunk={chunk}", "-f", str(BENCH / "load.sql"), db.url],
+                   check=True, stdout=subprocess.DEVNULL)
+    load_s = time.perf_counter() - t
+    db.connect()
+    sizes = dict(db.q("""SELECT relname, pg_total_relation_size(oid) FROM pg_class
+                         WHERE relname IN ('webhook_events','sync_queue','edge_function_events')"""))
+    counts = {t: db.q(f"SELECT count(*) FROM {t}")[0][0]
+              for t in ("webhook_events", "sync_queue", "edge_function_events", "organizations")}
+    return {"migrate_s": migrate_s, "load_s": load_s, "rows": counts,
+            "bytes": {k: int(v) for k, v in sizes.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# The exporter
+
+
+def start_exporter(db, port):
+    url = f"{db.url}?application_name=whe-bench-exporter&{LOG_OPTS}"
+    return subprocess.Popen([str(BIN), "serve", "--database-url", url, "--web.listen-address",
+                             f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=open(BENCH / "results" /
+                             f"{db.name}.exporter.log", "w"))
+
+
+def rows_read(parsed):
+    return metric(parsed, "webhook_exporter_rows_read_total", table="webhook_events") or 0
+
+
+def bench_exporter(db, args, slog):
+    r = {}
+    port = free_port()
+    slog.mark()
+    t0 = time.perf_counter()
+    proc = start_exporter(db, port)
+    s = Scraper(port, accept="application/openmetrics-text; version=1.0.0")
+    first = None
+    while True:
+        try:
+            _, status, body = s.get()
+            if first is None:
+                first = time.perf_counter() - t0
+            if status == 200 and metric(parse_metrics(body), "webhook_store_up") == 1.0:
+                break
+        except OSError:
+            pass
+        if time.perf_counter() - t0 > 600:
+            raise SystemExit("exporter did not come up in 600 s")
+        time.sleep(0.01)
+    r["cold_start_s"] = time.perf_counter() - t0
+    r["first_response_s"] = first
+    r["cold_start_db"] = slog.read()
+    r["mem_after_start"] = proc_mem(proc.pid)
+
+    # Steady state: a commit of `step` new rows, then a scrape.
+    lat, collect, lagged = [], [], 0
+    before = rows_read(parse_metrics(s.get()[2]))
+    slog.mark()
+    for i in range(args.scrapes):
+        db.insert_events(args.step, i * 7919, args.orgs)
+        dt, status, body = s.get()
+        assert status == 200, status
+        parsed = parse_metrics(body)
+        now_read = rows_read(parsed)
+        if now_read - before < args.step:
+            lagged += 1  # another session's open transaction held the horizon back
+        before = now_read
+        lat.append(dt * 1e3)
+        collect.append(metric(parsed, "webhook_exporter_collect_duration_seconds") * 1e3)
+    dbt = slog.read()
+    r["steady"] = {"scrapes": args.scrapes, "step_rows": args.step, "latency_ms": summary(lat),
+                   "loadavg_1m_after": os.getloadavg()[0],
+                   "collect_ms": summary(collect), "scrapes_behind": lagged}
+    if dbt:
+        r["steady"]["db_ms_per_scrape"] = dbt[0] / args.scrapes
+        r["steady"]["statements_per_scrape"] = dbt[1] / args.scrapes
+    r["metrics_bytes_openmetrics"] = len(body.encode())
+    r["series"] = series_count(body)
+    text_body = Scraper(port).get()[2]
+    r["metrics_bytes_text004"] = len(text_body.encode())
+
+    # Catch-up: writes while nobody scrapes, then scrape until everything is read.
+    for i in range(args.catchup // 10_000):
+        db.insert_events(10_000, 1_000_003 + i * 10_007, args.orgs)
+    target = before + args.catchup
+    slog.mark()
+    t = time.perf_counter()
+    scrapes = 0
+    while True:
+        dt, status, body = s.get()
+        scrapes += 1
+        if rows_read(parse_metrics(body)) >= target:
+            break
+        if time.perf_counter() - t > 600:
+            raise SystemExit("exporter did not catch up in 600 s")
+    took = time.perf_counter() - t
+    dbt = slog.read()
+    r["catchup"] = {"rows": args.catchup, "scrapes": scrapes, "seconds": took,
+                    "events_per_s": args.catchup / took, "db_ms": dbt[0] if dbt else None}
+
+    r["exactness"] = exactness(db, s)
+    r["mem"] = proc_mem(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+# Exactness: the exporter against SQL at the same moment, no writes in between
+
+
+def exactness(db, scraper):
+    scraper.get()  # settle: everything committed is read
+    t_lo = time.time()
+    _, _, body = scraper.get()
+    t_hi = time.time()
+    got = parse_metrics(body)
+    orgs = {o for (o,) in db.q("SELECT org_id FROM organizations")}
+    label = lambda o: o if o in orgs else "_unknown"
+    reason = lambda r: r if r in REASONS else "other"
+    want, checked, mismatches, bracketed = {}, 0, [], 0
+
+    def check(name, labels, lo, hi=None):
+        nonlocal checked, bracketed
+        hi = lo if hi is None else hi
+        v = metric(got, name, **labels) or 0.0
+        checked += 1
+        if lo != hi:
+            bracketed += 1
+        if not (min(lo, hi) <= v <= max(lo, hi)):
+            mismatches.append({"metric": name, "labels": labels, "exporter": v, "sql": [lo, hi]})
+
+    totals, rejected, failed = {}, {}, {}
+    for org, outcome, code, rsn, n in db.q("""SELECT org_id, outcome, http_status, rejection_reason, count(*)
+                                               FROM webhook_events GROUP BY 1, 2, 3, 4"""):
+        o = label(org)
+        totals[o] = totals.get(o, 0) + n
+        if outcome == "rejected":
+            k = (o, reason(rsn), str(code))
+            rejected[k] = rejected.get(k, 0) + n
+        elif outcome == "failed":
+            failed[(o, str(code))] = failed.get((o, str(code)), 0) + n
+    for o, n in totals.items():
+        check("webhook_payloads_received_total", {"org": o}, n)
+    for (o, r, c), n in rejected.items():
+        check("webhook_payloads_rejected_total", {"org": o, "reason": r, "code": c}, n)
+    for (o, c), n in failed.items():
+        check("webhook_payloads_failed_total", {"org": o, "code": c}, n)
+
+    # Windows: the exporter's moment lies between t_lo and t_hi; a count taken at each end
+    # brackets its value (they differ only if an event sits within those milliseconds of the edge).
+    for w, secs in WINDOWS.items():
+        rows = db.q("""SELECT org_id, outcome, http_status, rejection_reason,
+                              count(*) FILTER (WHERE received_at > to_timestamp(%(lo)s) - make_interval(secs => %(w)s)),
+                              count(*) FILTER (WHERE received_at > to_timestamp(%(hi)s) - make_interval(secs => %(w)s))
+                       FROM webhook_events WHERE received_at > to_timestamp(%(lo)s) - make_interval(secs => %(w)s)
+                       GROUP BY 1, 2, 3, 4""", {"lo": t_lo, "hi": t_hi, "w": secs})
+        recv, fail, by_reason, by_code = {}, {}, {}, {}
+        add = lambda d, k, a, b: d.__setitem__(k, (d.get(k, (0, 0))[0] + a, d.get(k, (0, 0))[1] + b))
+        for org, outcome, code, rsn, a, b in rows:
+            o = label(org)
+            add(recv, o, a, b)
+            if outcome == "failed":
+                add(fail, o, a, b)
+            if outcome == "rejected":
+                add(by_reason, (o, reason(rsn)), a, b)
+                add(by_code, (o, str(code)), a, b)
+        for o in set(totals) | orgs:
+            a, b = recv.get(o, (0, 0))
+            check("webhook_window_payloads_received", {"org": o, "window": w}, a, b)
+            a, b = fail.get(o, (0, 0))
+            check("webhook_window_payloads_failed", {"org": o, "window": w}, a, b)
+            for r in REASONS + ["other"]:
+                a, b = by_reason.get((o, r), (0, 0))
+                check("webhook_window_payloads_rejected", {"org": o, "window": w, "reason": r}, a, b)
+        for (o, c), (a, b) in by_code.items():
+            check("webhook_window_payloads_rejected_by_code", {"org": o, "window": w, "code": c}, a, b)
+    for org, depth in db.q("SELECT org_id, count(*) FROM sync_queue WHERE state = 'pending' GROUP BY 1"):
+        check("webhook_queue_depth", {"org": label(org)}, depth)
+    return {"values_checked": checked, "bracketed_by_scrape_moment": bracketed,
+            "mismatches": len(mismatches), "first_mismatches": mismatches[:10],
+            "scrape_ms": (t_hi - t_lo) * 1e3}
+
+
+# ---------------------------------------------------------------------------------------------
+# The SQL-exporter way
+
+
+def qe_queries():
+    """(name, sql with parameters filled in) per query execution of one refresh."""
+    cfg = yaml.safe_load((BENCH / "query-exporter.yaml").read_text().replace("!env QE_DSN", "x"))
+    out = []
+    for name, q in cfg["queries"].items():
+        for params in q.get("parameters") or [{}]:
+            sql = q["sql"]
+            for k, v in params.items():
+                sql = sql.replace(f":{k}", "'" + str(v).replace("'", "''") + "'")
+            out.append((name + (f"[{params['window']}]" if params else ""), sql))
+    return out
+
+
+def bench_query_exporter(db, args, slog):
+    r = {}
+    port = free_port()
+    env = dict(os.environ, QE_DSN=json.dumps(
+        db.url.replace("postgres://", "postgresql+psycopg2://", 1) + "?application_name=whe-bench-qe&" + LOG_OPTS))
+    slog.mark()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(QE_BIN), "--config", str(BENCH / "query-exporter.yaml"), "-H", "127.0.0.1",
+                             "-p", str(port), "-L", "warning"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(BENCH / "results" / f"{db.name}.query-exporter.log", "w"))
+    s = Scraper(port)
+    while True:
+        try:
+            _, status, body = s.get()
+            if status == 200 and "webhook_payloads_received_total{" in body:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("query-exporter exited; see bench/results/*.query-exporter.log")
+        if time.perf_counter() - t0 > 900:
+            raise SystemExit("query-exporter did not answer in 900 s")
+        time.sleep(0.05)
+    r["cold_start_s"] = time.perf_counter() - t0
+    lat = []
+    slog.mark()
+    for i in range(args.qe_scrapes):
+        db.insert_events(args.step, 5_000_011 + i * 7919, args.orgs)
+        dt, status, body = s.get(timeout=900)
+        assert status == 200
+        lat.append(dt * 1e3)
+    dbt = slog.read()
+    r["steady"] = {"scrapes": args.qe_scrapes, "latency_ms": summary(lat)}
+    if dbt:
+        r["steady"]["db_ms_per_scrape"] = dbt[0] / args.qe_scrapes
+    r["metrics_bytes"] = len(body.encode())
+    r["series"] = series_count(body)
+    r["mem"] = proc_mem(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return r
+
+
+def explain(db, sql, params=None):
+    plan = db.q("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)[0][0][0]
+    text = "\n".join(row[0] for row in db.q("EXPLAIN (ANALYZE, BUFFERS) " + sql, params))
+    return plan["Execution Time"] + plan.get("Planning Time", 0.0), text
+
+
+def bench_raw_sql(db, args):
+    """The query-exporter refresh as plain SQL (client round trip and server time), and the
+    exporter's own per-scrape queries under EXPLAIN ANALYZE with 1,000 new rows to read."""
+    plans = []
+    raw = {}
+    for name, sql in qe_queries():
+        client = []
+        for _ in range(args.sql_repeats):
+            t = time.perf_counter()
+            db.q(sql)
+            client.append((time.perf_counter() - t) * 1e3)
+        server, text = explain(db, sql)
+        raw[name] = {"client_ms_median": statistics.median(client), "explain_ms": server}
+        plans.append(f"-- query-exporter: {name}\n{sql}\n{text}\n")
+
+    # The exporter's incremental read as it runs in steady state: cursor at the previous horizon,
+    # 1,000 rows committed since.
+    horizon = lambda: db.q("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")[0][0]
+    cur_tx = horizon()
+    db.insert_events(args.step, 9_000_001, args.orgs)
+    new_h = horizon()
+    ours = {}
+    queries = {
+        "horizon": ("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", None),
+        "organizations": ("SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active "
+                          "FROM organizations ORDER BY org_id", None),
+        "events_after": ("""SELECT id, tx_id::text::bigint AS tx, org_id, received_at, outcome, http_status, rejection_reason
+             FROM webhook_events
+             WHERE (tx_id, id) > (%(c)s::bigint::text::xid8, 0) AND tx_id < %(h)s::bigint::text::xid8
+             ORDER BY tx_id, id LIMIT 50000""", {"c": cur_tx, "h": new_h}),
+        "lifecycle_after": ("""SELECT id, tx_id::text::bigint AS tx, occurred_at, function_name, event_type, shutdown_reason
+             FROM edge_function_events
+             WHERE (tx_id, id) > (%(h)s::bigint::text::xid8, 0) AND tx_id < %(h)s::bigint::text::xid8
+             ORDER BY tx_id, id LIMIT 50000""", {"h": new_h}),
+        "queue_stats": ("""SELECT org_id, count(*) AS depth, count(*) FILTER (WHERE reprocess) AS reprocess_depth,
+                    min(enqueued_at) AS oldest
+             FROM sync_queue WHERE state = 'pending' GROUP BY org_id""", None),
+    }
+    for name, (sql, params) in queries.items():
+        server, text = explain(db, sql, params)
+        ours[name] = {"explain_ms": server}
+        plans.append(f"-- exporter: {name}\n{text}\n")
+    (BENCH / "results" / f"{db.name}.plans.txt").write_text("\n".join(plans))
+    return {"query_exporter_queries": raw,
+            "query_exporter_refresh_client_ms": sum(v["client_ms_median"] for v in raw.values()),
+            "query_exporter_refresh_explain_ms": sum(v["explain_ms"] for v in raw.values()),
+            "exporter_queries": ours,
+            # horizon runs twice per scrape (events, lifecycle)
+            "exporter_scrape_explain_ms": sum(v["explain_ms"] for v in ours.values()) + ours["horizon"]["explain_ms"]}
+
+
+def bench_encode(db):
+    out = subprocess.run([str(ENCODE_BIN), db.url, "200"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", default="1000000,10000000")
+    ap.add_argument("--orgs", type=int, default=1000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--scrapes", type=int, default=300)
+    ap.add_argument("--step", type=int, default=1000)
+    ap.add_argument("--catchup", type=int, default=500_000)
+    ap.add_argument("--qe-scrapes", type=int, default=5)
+    ap.add_argument("--sql-repeats", type=int, default=3)
+    ap.add_argument("--admin-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                          "postgres://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--server-log", default="/var/log/postgresql/postgresql-15-main.log")
+    ap.add_argument("--keep", action="store_true", help="keep the bench databases")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure again on databases kept by an earlier --keep run, without reloading")
+    args = ap.parse_args()
+    (BENCH / "results").mkdir(exist_ok=True)
+
+    for n in [int(x) for x in args.events.split(",")]:
+        name = f"whe_bench_{n // 1_000_000}m" if n % 1_000_000 == 0 else f"whe_bench_{n}"
+        db = Db(args.admin_url, name)
+        slog = ServerLog(args.server_log, name)
+        res = {"events": n, "orgs": args.orgs, "days": args.days, "db": name,
+               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "server_log": slog.available()}
+        previous = BENCH / "results" / f"{name}.json"
+        if args.reuse and previous.exists():
+            # Measure again on the database a --keep run left (its load figures carried over).
+            res["load"] = json.loads(previous.read_text())["load"]
+            res["reused_database"] = True
+            db.connect()
+        else:
+            log(f"{name}: loading {n} events")
+            res["load"] = load(db, n, args.orgs, args.days)
+            log(f"{name}: loaded in {res['load']['load_s']:.1f} s")
+        log(f"{name}: exporter")
+        res["exporter"] = bench_exporter(db, args, slog)
+        log(f"{name}: exporter p50 {res['exporter']['steady']['latency_ms']['p50']:.2f} ms; in-process stages")
+        res["encode"] = bench_encode(db)
+        log(f"{name}: raw SQL")
+        res["sql"] = bench_raw_sql(db, args)
+        log(f"{name}: query-exporter")
+        res["query_exporter"] = bench_query_exporter(db, args, slog)
+        res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        (BENCH / "results" / f"{name}.json").write_text(json.dumps(res, indent=2))
+        log(f"{name}: done")
+        if not args.keep:
+            db.conn.close()
+            db.recreate()
+            c = psycopg2.connect(args.admin_url)
+            c.autocommit = True
+            c.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+            c.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+//! Times the in-process stages of a scrape against a loaded log store, without HTTP: an
+//! incremental collection with nothing new, building the snapshot, and encoding it in both
+//! exposition formats. Used by `bench/run.sh`; prints one JSON object.
+//!
+//! cargo run --release --example bench_encode -- postgres://postgres@127.0.0.1:5432/whe_bench_1m [iterations]
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use webhook_health_exporter::collector::{Collector, CollectorConfig};
+use webhook_health_exporter::metrics::{encode, Format};
+use webhook_health_exporter::store::{ConnectOptions, Store};
+
+fn millis(mut samples: Vec<Duration>) -> serde_json::Value {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    serde_json::json!({ "n": samples.len(), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0) })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let url = args.next().ok_or_else(|| anyhow::anyhow!("usage: bench_encode DATABASE_URL [ITERATIONS]"))?;
+    let iterations: usize = args.next().map_or(Ok(200), |n| n.parse())?;
+
+    let store = Store::open_lazy(&url, &ConnectOptions::default())?;
+    let collector = Collector::new(store, CollectorConfig::default());
+    let started = Instant::now();
+    collector.collect(Utc::now(), Instant::now()).await?;
+    let bootstrap = started.elapsed();
+
+    let (mut collect, mut snapshot, mut openmetrics, mut text) = (vec![], vec![], vec![], vec![]);
+    let (mut bytes, mut series) = (0, 0);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        collector.collect(Utc::now(), Instant::now()).await?;
+        collect.push(t.elapsed());
+
+        let t = Instant::now();
+        let snap = collector.snapshot(Utc::now());
+        snapshot.push(t.elapsed());
+
+        let t = Instant::now();
+        let om = encode(snap.clone(), Format::OpenMetrics);
+        openmetrics.push(t.elapsed());
+
+        let t = Instant::now();
+        let body = encode(snap, Format::Text004);
+        text.push(t.elapsed());
+
+        bytes = body.len();
+        series = body.lines().filter(|l| !l.starts_with('#')).count();
+        drop(om);
+    }
+    let report = serde_json::json!({
+        "bootstrap_ms": bootstrap.as_secs_f64() * 1e3,
+        "collect_nothing_new": millis(collect),
+        "snapshot": millis(snapshot),
+        "encode_openmetrics": millis(openmetrics),
+        "encode_text004": millis(text),
+        "text004_bytes": bytes,
+        "series": series,
+    });
+    println!("{report}");
+    Ok(())
+}
