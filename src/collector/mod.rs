@@ -10,6 +10,7 @@
 mod series;
 mod state;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -160,26 +161,56 @@ impl Collector {
     /// Reads everything new from the store into memory. Public for tests that need a precise `now`.
     pub async fn collect(&self, now: DateTime<Utc>, started: Instant) -> Result<(), StoreError> {
         let window_start = now.timestamp_micros() - self.max_window;
-        let orgs = self.store.organizations().await?;
+        let (event_cursor, lifecycle_cursor) = {
+            let p = self.progress.lock().unwrap();
+            (p.event_cursor, p.lifecycle_cursor)
+        };
+        let (lifecycle_cursor, lifecycle_since) = match lifecycle_cursor {
+            Some(c) => (c, None),
+            None => (Cursor::default(), Some(now - self.config.lifecycle_lookback)),
+        };
+        let batch_size = self.config.batch_size;
+        let first_events = async {
+            match event_cursor {
+                Some(cursor) => self.store.events_after(cursor, batch_size).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        // The reads are independent: run concurrently, a refresh costs about one round trip to
+        // the store instead of one per table (bench/).
+        let (mut orgs, first_events, lifecycle, queue) = tokio::try_join!(
+            self.store.organizations(),
+            first_events,
+            self.store.lifecycle_after(lifecycle_cursor, lifecycle_since, batch_size),
+            self.store.queue_stats(),
+        )?;
+        // An organization created together with its first events may have committed after the
+        // organizations were read: read them again rather than count its events as `_unknown`.
+        if let Some(batch) = &first_events {
+            let known: HashSet<&str> = orgs.iter().map(|o| o.org_id.as_str()).collect();
+            if batch.rows.iter().any(|r| !known.contains(r.org_id.as_str())) {
+                orgs = self.store.organizations().await?;
+            }
+        }
         self.state.lock().unwrap().set_organizations(orgs);
 
-        let cursor = self.progress.lock().unwrap().event_cursor;
-        let mut cursor = match cursor {
-            Some(c) => c,
+        let mut batch = match first_events {
+            Some(batch) => batch,
             None => {
                 let since = DateTime::from_timestamp_micros(window_start).unwrap_or(now);
                 let boot = self.store.bootstrap_events(since).await?;
-                let mut state = self.state.lock().unwrap();
-                state.apply_aggregates(&boot.totals);
-                state.apply_recent(&boot.recent, window_start);
-                let mut p = self.progress.lock().unwrap();
-                p.event_cursor = Some(boot.next);
-                p.stats.event_rows_read_total += boot.recent.len() as u64;
-                boot.next
+                {
+                    let mut state = self.state.lock().unwrap();
+                    state.apply_aggregates(&boot.totals);
+                    state.apply_recent(&boot.recent, window_start);
+                    let mut p = self.progress.lock().unwrap();
+                    p.event_cursor = Some(boot.next);
+                    p.stats.event_rows_read_total += boot.recent.len() as u64;
+                }
+                self.store.events_after(boot.next, batch_size).await?
             }
         };
         loop {
-            let batch = self.store.events_after(cursor, self.config.batch_size).await?;
             {
                 let mut state = self.state.lock().unwrap();
                 state.apply_new(&batch.rows, window_start);
@@ -187,30 +218,20 @@ impl Collector {
                 p.event_cursor = Some(batch.next);
                 p.stats.event_rows_read_total += batch.rows.len() as u64;
             }
-            cursor = batch.next;
             if batch.complete || started.elapsed() >= self.config.deadline / 2 {
                 break;
             }
+            batch = self.store.events_after(batch.next, batch_size).await?;
         }
 
-        let (lc_cursor, since) = match self.progress.lock().unwrap().lifecycle_cursor {
-            Some(c) => (c, None),
-            None => (Cursor::default(), Some(now - self.config.lifecycle_lookback)),
-        };
-        let lifecycle = self.store.lifecycle_after(lc_cursor, since, self.config.batch_size).await?;
-        {
+        let last_error_exit = {
             let mut state = self.state.lock().unwrap();
             state.apply_lifecycle(&lifecycle.rows);
+            state.set_queue(queue);
+            state.prune(window_start);
             let mut p = self.progress.lock().unwrap();
             p.lifecycle_cursor = Some(lifecycle.next);
             p.stats.lifecycle_rows_read_total += lifecycle.rows.len() as u64;
-        }
-
-        let queue = self.store.queue_stats().await?;
-        let last_error_exit = {
-            let mut state = self.state.lock().unwrap();
-            state.set_queue(queue);
-            state.prune(window_start);
             state.last_error_exit()
         };
         if let Some(health) = &self.health {
