@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use webhook_health_exporter::api::client::{self, ReprocessArgs};
+use webhook_health_exporter::api::auth::token_sha256;
 use webhook_health_exporter::config::{ServeArgs, Settings};
 use webhook_health_exporter::serve;
 use webhook_health_exporter::simulate::{self, SimConfig};
@@ -156,13 +157,19 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         })
         .await
     });
-    let settings = Settings::resolve(&ServeArgs {
+    // A fresh admin token per demo run, so that the reprocessing page can be tried; only its hash
+    // is configured, as in production.
+    let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+    let mut args = ServeArgs {
         database_url: Some(url),
         listen_address: Some(a.listen_address.clone()),
         ..ServeArgs::default()
-    })?;
+    };
+    args.api.token_sha256 = vec![format!("demo:global_admin:{}", hex::encode(token_sha256(&token)))];
+    let settings = Settings::resolve(&args)?;
     eprintln!(
         "\nwebhook-health-exporter demo\n  metrics:  http://{0}/metrics\n  landing:  http://{0}/\n  \
+         admin:    http://{0}/admin  (token for this run: {token})\n  \
          the simulator keeps writing live traffic (a secret rotation every 15 minutes, a crash, a backlog);\n  \
          Ctrl-C to stop.\n",
         a.listen_address
