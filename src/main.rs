@@ -5,8 +5,8 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use webhook_health_exporter::api::client::{self, ReprocessArgs};
 use webhook_health_exporter::api::auth::token_sha256;
+use webhook_health_exporter::api::client::{self, ReprocessArgs};
 use webhook_health_exporter::config::{ServeArgs, Settings};
 use webhook_health_exporter::serve;
 use webhook_health_exporter::simulate::{self, SimConfig};

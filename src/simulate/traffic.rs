@@ -3,7 +3,6 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
-use uuid::Uuid;
 
 use crate::store::{NewEvent, NewLifecycleEvent, NewQueueItem, Store, StoreError};
 
@@ -165,7 +164,7 @@ impl Traffic {
             let mut org_id = self.orgs[org].clone();
             let entity = ENTITIES[rng.gen_range(0..ENTITIES.len())];
             let message = MESSAGES[rng.gen_range(0..MESSAGES.len())];
-            let event_id = Uuid::from_bytes(rng.gen());
+            let event_id = uuid::Builder::from_random_bytes(rng.gen()).into_uuid();
             let (outcome, status, reason, detail): (&'static str, i32, Option<&str>, Option<String>) = if self
                 .incidents
                 .crash(t)
@@ -212,8 +211,8 @@ impl Traffic {
                     "MessageName": message,
                     "PrimaryEntityName": entity,
                     "OrganizationName": org_id,
-                    "CorrelationId": Uuid::from_bytes(rng.gen()),
-                    "InputParameters": [{"key": "Target", "value": {"Id": Uuid::from_bytes(rng.gen())}}],
+                    "CorrelationId": uuid::Builder::from_random_bytes(rng.gen()).into_uuid(),
+                    "InputParameters": [{"key": "Target", "value": {"Id": uuid::Builder::from_random_bytes(rng.gen()).into_uuid()}}],
                 })
             });
             if outcome == "accepted" && (self.incidents.live || self.incidents.backlog(org, t)) {
