@@ -2,10 +2,13 @@
 # Sourced by scripts/test.sh: makes WHE_TEST_DATABASE_URL point at a PostgreSQL admin URL.
 # Uses the given URL, else a server on 127.0.0.1:5432, else starts a throwaway cluster
 # (initdb/pg_ctl refuse to run as root, so they run as the postgres user) stopped on exit.
+# WHE_TEST_THROWAWAY_PG=1 skips the local server: a long write transaction anywhere on a shared
+# server holds back what the exporter may read (docs/log-store.md), which slows the tests down.
 
 if [ -n "${WHE_TEST_DATABASE_URL:-}" ]; then
   echo "ensure-postgres: using WHE_TEST_DATABASE_URL" >&2
-elif psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+elif [ -z "${WHE_TEST_THROWAWAY_PG:-}" ] &&
+  psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
   export WHE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
   echo "ensure-postgres: using the server on 127.0.0.1:5432" >&2
 else
