@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod probes;
+pub mod reprocess_counters;
 pub mod serve;
 pub mod simulate;
 pub mod snapshot;

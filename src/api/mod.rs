@@ -5,7 +5,6 @@ pub mod auth;
 mod body;
 pub mod client;
 pub mod config;
-pub mod counters;
 mod errors;
 mod events;
 mod filter;
@@ -19,8 +18,8 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
 
+pub use crate::reprocess_counters::{ReprocessCounters, RequestResult};
 pub use config::{ApiArgs, ApiFileConfig, ApiSettings, Limits};
-pub use counters::{ReprocessCounters, RequestResult};
 pub use errors::ApiError;
 
 use auth::Authenticator;

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::body;
-use super::counters::RequestResult;
 use super::errors::ApiError;
 use super::filter::{parse_event_id, present, FilterInput};
 use super::ApiState;
+use crate::reprocess_counters::RequestResult;
 use crate::store::reprocess::{
     AuditRow, Counts, Disposition, ReprocessCommand, ReprocessOutcome, Resolution, Selection, StoredResponse,
 };

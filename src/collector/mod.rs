@@ -20,8 +20,8 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use state::State;
 pub use state::Window;
 
-use crate::api::ReprocessCounters;
 use crate::health::HealthState;
+use crate::reprocess_counters::ReprocessCounters;
 use crate::snapshot::{ExporterStats, Snapshot};
 use crate::store::{Cursor, Store, StoreError};
 

@@ -1,5 +1,5 @@
-//! What the API has done, counted in memory for `/metrics`. The API writes here; the collector
-//! copies it into each snapshot (data still flows one way, into the encoder).
+//! What the reprocessing API has done, counted in memory for `/metrics`. The API writes here and
+//! the collector copies it into each snapshot; neither module knows the other.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
