@@ -3,15 +3,8 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::QueryBuilder;
 
-use super::{
-    sql, Batch, ConnectOptions, Cursor, EventBootstrap, EventRow, LifecycleRow, NewEvent, NewLifecycleEvent,
-    NewOrganization, NewQueueItem, Result, StoreError,
-};
-
-/// Rows per multi-row INSERT: stays well under PostgreSQL's 65535 bind parameters.
-const INSERT_CHUNK: usize = 4000;
+use super::{sql, Batch, ConnectOptions, Cursor, EventBootstrap, EventRow, LifecycleRow, Result, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -117,98 +110,6 @@ impl PgStore {
         .await
         .map_err(StoreError::query("reading edge function events"))?;
         Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }))
-    }
-
-    pub async fn record_healthy(&self, component: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO component_health (component, last_healthy_at, updated_at) VALUES ($1, $2, now())
-             ON CONFLICT (component) DO UPDATE
-             SET last_healthy_at = GREATEST(component_health.last_healthy_at, EXCLUDED.last_healthy_at),
-                 updated_at = now()",
-        )
-        .bind(component)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("recording component health"))?;
-        Ok(())
-    }
-
-    pub async fn upsert_organization(&self, org: &NewOrganization) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO organizations (org_id, display_name, endpoint_url, endpoint_url_changed_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (org_id) DO UPDATE SET
-               display_name = EXCLUDED.display_name,
-               endpoint_url = EXCLUDED.endpoint_url,
-               endpoint_url_changed_at = CASE WHEN organizations.endpoint_url = EXCLUDED.endpoint_url
-                 THEN organizations.endpoint_url_changed_at ELSE EXCLUDED.endpoint_url_changed_at END",
-        )
-        .bind(&org.org_id)
-        .bind(&org.display_name)
-        .bind(&org.endpoint_url)
-        .bind(org.changed_at)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("writing an organization"))?;
-        Ok(())
-    }
-
-    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("writing events"))?;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
-                 rejection_reason, error_detail, entity_name, message_name, payload) ",
-            );
-            qb.push_values(chunk, |mut b, e| {
-                b.push_bind(e.event_id)
-                    .push_bind(&e.org_id)
-                    .push_bind(e.received_at)
-                    .push_bind(e.outcome)
-                    .push_bind(e.http_status)
-                    .push_bind(&e.rejection_reason)
-                    .push_bind(&e.error_detail)
-                    .push_bind(&e.entity_name)
-                    .push_bind(&e.message_name)
-                    .push_bind(&e.payload);
-            });
-            qb.build().execute(&mut *tx).await.map_err(StoreError::query("writing events"))?;
-        }
-        tx.commit().await.map_err(StoreError::query("writing events"))
-    }
-
-    pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut qb = QueryBuilder::new(
-            "INSERT INTO edge_function_events (occurred_at, function_name, event_type, shutdown_reason, detail) ",
-        );
-        qb.push_values(events, |mut b, e| {
-            b.push_bind(e.occurred_at)
-                .push_bind(&e.function_name)
-                .push_bind(e.event_type)
-                .push_bind(e.shutdown_reason)
-                .push_bind(&e.detail);
-        });
-        qb.build().execute(&self.pool).await.map_err(StoreError::query("writing lifecycle events"))?;
-        Ok(())
-    }
-
-    pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
-        for chunk in items.chunks(INSERT_CHUNK) {
-            let mut qb =
-                QueryBuilder::new("INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ");
-            qb.push_values(chunk, |mut b, i| {
-                b.push_bind(&i.org_id)
-                    .push_bind(i.event_id)
-                    .push_bind(i.enqueued_at)
-                    .push_bind(i.enqueued_at);
-            });
-            qb.build().execute(&self.pool).await.map_err(StoreError::query("enqueueing"))?;
-        }
-        Ok(())
     }
 
     pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {

@@ -22,3 +22,23 @@ pub fn queue_stats(reprocess_count: &str) -> String {
 }
 
 pub const COMPONENT_HEALTH: &str = "SELECT component, last_healthy_at FROM component_health";
+
+/// Creates or updates an organization; `endpoint_url_changed_at` moves only when the URL changes.
+pub const UPSERT_ORGANIZATION: &str = "INSERT INTO organizations
+        (org_id, display_name, endpoint_url, endpoint_url_changed_at, created_at)
+     VALUES ($1, $2, $3, $4, $4)
+     ON CONFLICT (org_id) DO UPDATE SET
+       display_name = excluded.display_name,
+       endpoint_url = excluded.endpoint_url,
+       endpoint_url_changed_at = CASE WHEN organizations.endpoint_url = excluded.endpoint_url
+         THEN organizations.endpoint_url_changed_at ELSE excluded.endpoint_url_changed_at END";
+
+/// Never moves a last-healthy time backwards; `greatest` is the backend's two-argument maximum.
+pub fn record_healthy(greatest: &str) -> String {
+    format!(
+        "INSERT INTO component_health (component, last_healthy_at, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (component) DO UPDATE
+         SET last_healthy_at = {greatest}(component_health.last_healthy_at, excluded.last_healthy_at),
+             updated_at = excluded.updated_at"
+    )
+}
