@@ -17,6 +17,7 @@ use serde::Serialize;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+use super::bind::{At, Id, Json};
 use super::{sqlite_timestamp as ts, Result, Store, StoreError};
 use crate::domain::UNKNOWN_ORG;
 
@@ -378,6 +379,16 @@ enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
 }
 
+/// Runs the same code on either transaction; it type-checks once per backend.
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            Tx::Pg($t) => $body,
+            Tx::Sqlite($t) => $body,
+        }
+    };
+}
+
 const OP: &str = "reprocessing";
 
 fn q(e: sqlx::Error) -> StoreError {
@@ -395,17 +406,11 @@ impl Tx {
     }
 
     async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Pg(tx) => tx.commit().await.map_err(q),
-            Tx::Sqlite(tx) => tx.commit().await.map_err(q),
-        }
+        on_tx!(self, tx => tx.commit().await.map_err(q))
     }
 
     async fn rollback(self) -> Result<()> {
-        match self {
-            Tx::Pg(tx) => tx.rollback().await.map_err(q),
-            Tx::Sqlite(tx) => tx.rollback().await.map_err(q),
-        }
+        on_tx!(self, tx => tx.rollback().await.map_err(q))
     }
 
     /// Inserts an audit row; `None` when a completed request already holds its Idempotency-Key.
@@ -416,20 +421,20 @@ impl Tx {
         const CONFLICT: &str = "ON CONFLICT (principal, idempotency_key) WHERE status = 'completed'
             DO NOTHING RETURNING id";
         let c = &a.counts;
-        match self {
-            Tx::Pg(tx) => sqlx::query_scalar(&format!(
-                "INSERT INTO reprocess_requests ({COLUMNS}) VALUES
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) {CONFLICT}"
-            ))
-            .bind(a.request_id)
-            .bind(a.requested_at)
+        let sql = format!(
+            "INSERT INTO reprocess_requests ({COLUMNS}) VALUES
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) {CONFLICT}"
+        );
+        on_tx!(self, tx => sqlx::query_scalar(&sql)
+            .bind(Id(a.request_id))
+            .bind(At(a.requested_at))
             .bind(&a.principal)
             .bind(a.auth_method)
             .bind(&a.remote_addr)
             .bind(&a.idempotency_key)
             .bind(&a.request_hash)
             .bind(a.dry_run)
-            .bind(&a.selection)
+            .bind(a.selection.as_ref().map(Json))
             .bind(a.status)
             .bind(a.http_status)
             .bind(c.requested)
@@ -441,87 +446,36 @@ impl Tx {
             .bind(&a.response)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(q),
-            Tx::Sqlite(tx) => sqlx::query_scalar(&format!(
-                "INSERT INTO reprocess_requests ({COLUMNS}) VALUES
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) {CONFLICT}"
-            ))
-            .bind(a.request_id.to_string())
-            .bind(ts(a.requested_at))
-            .bind(&a.principal)
-            .bind(a.auth_method)
-            .bind(&a.remote_addr)
-            .bind(&a.idempotency_key)
-            .bind(&a.request_hash)
-            .bind(a.dry_run)
-            .bind(a.selection.as_ref().map(|s| s.to_string()))
-            .bind(a.status)
-            .bind(a.http_status)
-            .bind(c.requested)
-            .bind(c.enqueued)
-            .bind(c.already_pending)
-            .bind(c.not_found)
-            .bind(c.not_eligible)
-            .bind(&a.error_code)
-            .bind(&a.response)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(q),
-        }
+            .map_err(q))
     }
 
     async fn finish_audit(&mut self, id: i64, a: &AuditRow) -> Result<()> {
         const SQL: &str = "UPDATE reprocess_requests SET http_status = $2, requested = $3, enqueued = $4,
             already_pending = $5, not_found = $6, not_eligible = $7, response = $8 WHERE id = $1";
         let c = &a.counts;
-        match self {
-            Tx::Pg(tx) => {
-                sqlx::query(SQL)
-                    .bind(id)
-                    .bind(a.http_status)
-                    .bind(c.requested)
-                    .bind(c.enqueued)
-                    .bind(c.already_pending)
-                    .bind(c.not_found)
-                    .bind(c.not_eligible)
-                    .bind(&a.response)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(q)?;
-            }
-            Tx::Sqlite(tx) => {
-                sqlx::query(SQL)
-                    .bind(id)
-                    .bind(a.http_status)
-                    .bind(c.requested)
-                    .bind(c.enqueued)
-                    .bind(c.already_pending)
-                    .bind(c.not_found)
-                    .bind(c.not_eligible)
-                    .bind(&a.response)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(q)?;
-            }
-        }
-        Ok(())
+        on_tx!(self, tx => sqlx::query(SQL)
+            .bind(id)
+            .bind(a.http_status)
+            .bind(c.requested)
+            .bind(c.enqueued)
+            .bind(c.already_pending)
+            .bind(c.not_found)
+            .bind(c.not_eligible)
+            .bind(&a.response)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+            .map_err(q))
     }
 
     /// The request hash, status and response of the completed request holding a key.
     async fn find_claim(&mut self, principal: &str, key: &str) -> Result<(Option<String>, i32, String)> {
         const SQL: &str = "SELECT request_hash, http_status, coalesce(response, '') AS response
             FROM reprocess_requests WHERE principal = $1 AND idempotency_key = $2 AND status = 'completed'";
-        let row = match self {
-            Tx::Pg(tx) => {
-                let r = sqlx::query(SQL).bind(principal).bind(key).fetch_one(&mut **tx).await.map_err(q)?;
-                (r.get(0), r.get(1), r.get(2))
-            }
-            Tx::Sqlite(tx) => {
-                let r = sqlx::query(SQL).bind(principal).bind(key).fetch_one(&mut **tx).await.map_err(q)?;
-                (r.get(0), r.get(1), r.get(2))
-            }
-        };
-        Ok(row)
+        on_tx!(self, tx => {
+            let r = sqlx::query(SQL).bind(principal).bind(key).fetch_one(&mut **tx).await.map_err(q)?;
+            Ok((r.get(0), r.get(1), r.get(2)))
+        })
     }
 
     async fn lookup_ids(&mut self, ids: &[Uuid]) -> Result<Vec<Candidate>> {
