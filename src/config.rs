@@ -131,12 +131,18 @@ impl Settings {
         let listen_address = parse_listen_address(&listen)?;
         let telemetry_path =
             args.telemetry_path.clone().or(file.telemetry_path).unwrap_or_else(|| "/metrics".into());
-        if !telemetry_path.starts_with('/') || telemetry_path.len() < 2 || telemetry_path.starts_with("/api/")
+        // It is also written into the landing page's HTML, so only plain path characters.
+        let plain = telemetry_path.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c));
+        if !plain
+            || !telemetry_path.starts_with('/')
+            || telemetry_path.len() < 2
+            || telemetry_path.starts_with("/api/")
+            || telemetry_path.starts_with("/admin")
         {
             return Err(invalid(
                 "--web.telemetry-path",
                 &telemetry_path,
-                "must start with / and not be / or under /api/",
+                "must start with /, use only letters, digits and / - _ ., and not be / or under /api/ or /admin",
             ));
         }
         let window_texts = if !args.windows.is_empty() {
@@ -223,6 +229,10 @@ mod tests {
         a.windows = vec!["1x".into()];
         let e = Settings::resolve(&a).unwrap_err().to_string();
         assert!(e.contains("--window") && e.contains("1x"), "{e}");
+
+        let mut a = args("sqlite://x.db");
+        a.telemetry_path = Some("/metrics\"><script>".into());
+        assert!(Settings::resolve(&a).unwrap_err().to_string().contains("--web.telemetry-path"));
 
         let e = Settings::resolve(&args("mysql://u:pw@h/d")).unwrap_err().to_string();
         assert!(e.contains("--database-url") && !e.contains("pw"), "{e}");
