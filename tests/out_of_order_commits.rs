@@ -63,6 +63,18 @@ async fn a_row_committed_after_a_newer_one_is_not_missed() {
     let seen_while_a_open = total(&collector);
     assert!(seen_while_a_open <= 2, "only B's rows can be visible");
 
+    // The exporter says how long the open transaction has been holding rows back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        collector.collect(Utc::now(), Instant::now()).await.unwrap();
+        let held = collector.snapshot(Utc::now()).exporter.read_held_back_seconds;
+        if held >= 0.3 || Instant::now() > deadline {
+            break held;
+        }
+    };
+    assert!(held >= 0.3, "webhook_exporter_read_held_back_seconds stayed at {held}");
+
     a.commit().await.unwrap();
     // Write transactions elsewhere in the cluster (other tests) can hold the horizon back for a
     // moment: rows may arrive late, never twice and never lost.
@@ -77,6 +89,8 @@ async fn a_row_committed_after_a_newer_one_is_not_missed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(total(&collector), 3, "A's smaller id, committed late, is counted; nothing twice");
+    let held = collector.snapshot(Utc::now()).exporter.read_held_back_seconds;
+    assert!(held < 0.3, "A has committed, yet the read is reported held back for {held}s");
     assert_eq!(collector.snapshot(Utc::now()).exporter.event_rows_read_total, 3);
 }
 

@@ -56,6 +56,8 @@ struct Progress {
     event_cursor: Option<Cursor>,
     lifecycle_cursor: Option<Cursor>,
     store_up: bool,
+    /// The horizon an open write transaction holds back, and since when it has stood still.
+    held_back: Option<(i64, DateTime<Utc>)>,
     stats: ExporterStats,
 }
 
@@ -217,6 +219,13 @@ impl Collector {
                 let mut p = self.progress.lock().unwrap();
                 p.event_cursor = Some(batch.next);
                 p.stats.event_rows_read_total += batch.rows.len() as u64;
+                if batch.complete {
+                    p.held_back = match p.held_back {
+                        _ if !batch.held_back => None,
+                        Some((horizon, since)) if horizon == batch.next.tx => Some((horizon, since)),
+                        _ => Some((batch.next.tx, now)),
+                    };
+                }
             }
             if batch.complete || started.elapsed() >= self.config.deadline / 2 {
                 break;
@@ -252,7 +261,12 @@ impl Collector {
             orgs: state.org_snapshots(now, &self.config.windows),
             edge_exits: state.edge_exits(),
             components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
-            exporter: p.stats.clone(),
+            exporter: ExporterStats {
+                read_held_back_seconds: p.held_back.map_or(0.0, |(_, since)| {
+                    (now - since).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
+                }),
+                ..p.stats.clone()
+            },
             reprocess: self.reprocess.stats(),
         }
     }

@@ -369,6 +369,12 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         "End of the last successful collection.",
         x.last_success.map(|t| (NO_LABELS, seconds(t))),
     )?;
+    gauges(
+        e,
+        "webhook_exporter_read_held_back_seconds",
+        "How long a still-open write transaction has held back new log-store rows (0 when none).",
+        [(NO_LABELS, x.read_held_back_seconds)],
+    )?;
     counters(
         e,
         "webhook_exporter_collect_errors",

@@ -17,7 +17,9 @@ const NEW_ROWS: &str = "FROM webhook_events
      ORDER BY tx_id, id LIMIT $4";
 
 /// The snapshot's xmin: every transaction id below it has committed or aborted.
-const SAFE_HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+/// With the next transaction id: a horizon below it means a write transaction is still open.
+const SAFE_HORIZON: &str = "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint
+     FROM pg_current_snapshot() AS s";
 
 impl PgStore {
     pub fn open_lazy(url: &str, opts: &ConnectOptions) -> Result<PgStore> {
@@ -38,15 +40,17 @@ impl PgStore {
         Ok(())
     }
 
-    async fn horizon(&self) -> Result<i64> {
-        sqlx::query_scalar(SAFE_HORIZON)
+    /// The horizon, and whether an open write transaction holds it back.
+    async fn horizon(&self) -> Result<(i64, bool)> {
+        let (xmin, xmax): (i64, i64) = sqlx::query_as(SAFE_HORIZON)
             .fetch_one(&self.pool)
             .await
-            .map_err(StoreError::query("reading the snapshot horizon"))
+            .map_err(StoreError::query("reading the snapshot horizon"))?;
+        Ok((xmin, xmin < xmax))
     }
 
     pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
-        let horizon = self.horizon().await?;
+        let (horizon, _) = self.horizon().await?;
         let totals = sqlx::query_as(&format!(
             "{} WHERE tx_id < $1::bigint::text::xid8 {}",
             sql::AGGREGATE,
@@ -72,7 +76,7 @@ impl PgStore {
     }
 
     pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
-        let horizon = self.horizon().await?;
+        let (horizon, held_back) = self.horizon().await?;
         let rows = sqlx::query_as(&format!(
             "SELECT {}, tx_id::text::bigint AS tx, id {NEW_ROWS}",
             sql::EVENT_COLUMNS
@@ -84,7 +88,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading new events"))?;
-        Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }))
+        Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }, held_back))
     }
 
     pub async fn lifecycle_after(
@@ -93,7 +97,7 @@ impl PgStore {
         since: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Batch<LifecycleRow>> {
-        let horizon = self.horizon().await?;
+        let (horizon, held_back) = self.horizon().await?;
         let rows = sqlx::query_as(
             "SELECT occurred_at, function_name, event_type, shutdown_reason, tx_id::text::bigint AS tx, id
              FROM edge_function_events
@@ -109,7 +113,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("reading edge function events"))?;
-        Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }))
+        Ok(Batch::from_rows(rows, limit, Cursor { tx: horizon, id: 0 }, held_back))
     }
 
     pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {

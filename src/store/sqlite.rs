@@ -121,5 +121,5 @@ impl SqliteStore {
 /// Ids are commit order here, so the next read starts after the last row read.
 fn after_last<T>(rows: Vec<Positioned<T>>, limit: i64, cursor: Cursor) -> Batch<T> {
     let last = rows.last().map_or(cursor, Positioned::cursor);
-    Batch::from_rows(rows, limit, last)
+    Batch::from_rows(rows, limit, last, false)
 }

@@ -36,17 +36,20 @@ pub struct Batch<T> {
     pub next: Cursor,
     /// False when `limit` cut the read short and more rows are ready.
     pub complete: bool,
+    /// A write transaction still open holds the horizon back: rows committed after it began are
+    /// not readable until it ends (PostgreSQL only).
+    pub held_back: bool,
 }
 
 impl<T> Batch<T> {
     /// A read the limit cut short continues after its last row; a complete one at `complete_at`.
-    pub fn from_rows(rows: Vec<Positioned<T>>, limit: i64, complete_at: Cursor) -> Batch<T> {
+    pub fn from_rows(rows: Vec<Positioned<T>>, limit: i64, complete_at: Cursor, held_back: bool) -> Batch<T> {
         let complete = (rows.len() as i64) < limit;
         let next = match rows.last() {
             Some(last) if !complete => last.cursor(),
             _ => complete_at,
         };
-        Batch { rows: rows.into_iter().map(|p| p.row).collect(), next, complete }
+        Batch { rows: rows.into_iter().map(|p| p.row).collect(), next, complete, held_back }
     }
 }
 
