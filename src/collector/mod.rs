@@ -270,13 +270,4 @@ impl Collector {
             reprocess: self.reprocess.stats(),
         }
     }
-
-    /// When the Edge Function last error-exited, as far as the collector has read.
-    pub fn last_edge_error_exit(&self) -> Option<DateTime<Utc>> {
-        self.state.lock().unwrap().last_error_exit()
-    }
-
-    pub fn store_up(&self) -> bool {
-        self.progress.lock().unwrap().store_up
-    }
 }
