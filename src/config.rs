@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Rows per incremental read [default: 50000]
     #[arg(long = "collect.batch-size", env = "WHE_COLLECT_BATCH_SIZE")]
     pub batch_size: Option<i64>,
+    /// How long one log-store statement may run before it is cancelled and its connection closed
+    /// [default: 10s]
+    #[arg(long = "store.timeout", env = "WHE_STORE_TIMEOUT")]
+    pub store_timeout: Option<String>,
     /// Apply the bundled log-store migrations at start (off for a store owned by another team)
     #[arg(long = "store.migrate", env = "WHE_STORE_MIGRATE")]
     pub migrate: bool,
@@ -77,6 +81,7 @@ pub struct FileConfig {
     pub windows: Option<Vec<String>>,
     pub collect_timeout: Option<String>,
     pub batch_size: Option<i64>,
+    pub store_timeout: Option<String>,
     pub migrate: Option<bool>,
     /// `[[probe]]` tables: endpoints to probe, with per-target settings.
     #[serde(default)]
@@ -101,6 +106,8 @@ pub struct Settings {
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
     pub collector: CollectorConfig,
+    /// Client- and server-side limit of one log-store statement.
+    pub store_timeout: Duration,
     pub migrate: bool,
     pub probes: Vec<ProbeTarget>,
     pub edge_recovery_window: Duration,
@@ -154,6 +161,12 @@ impl Settings {
         let timeout_text =
             args.collect_timeout.clone().or(file.collect_timeout).unwrap_or_else(|| "5s".into());
         let deadline = parse_duration("--collect.timeout", &timeout_text)?;
+        let store_timeout_text =
+            args.store_timeout.clone().or(file.store_timeout).unwrap_or_else(|| "10s".into());
+        let store_timeout = parse_duration("--store.timeout", &store_timeout_text)?;
+        if store_timeout < Duration::from_millis(100) {
+            return Err(invalid("--store.timeout", &store_timeout_text, "must be at least 100ms"));
+        }
         let batch_size = args.batch_size.or(file.batch_size).unwrap_or(50_000);
         if !(100..=1_000_000).contains(&batch_size) {
             return Err(invalid(
@@ -167,6 +180,7 @@ impl Settings {
             listen_address,
             telemetry_path,
             collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
+            store_timeout,
             migrate: args.migrate || file.migrate.unwrap_or(false),
             probes: probes::config::resolve(&args.probe, &file.probe)?,
             edge_recovery_window: resolve_recovery_window(&args.edge, file.edge_recovery_window.as_deref())?,

@@ -18,7 +18,8 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::open_lazy(&settings.database_url, &ConnectOptions::default())?;
+    let connect = ConnectOptions { timeout: settings.store_timeout, ..ConnectOptions::default() };
+    let store = Store::open_lazy(&settings.database_url, &connect)?;
     if settings.migrate {
         store.migrate().await.context("--store.migrate")?;
     }
@@ -32,6 +33,7 @@ pub async fn run(
     let persist_every =
         settings.probes.iter().map(|t| t.interval).min().unwrap_or(probes::config::DEFAULT_INTERVAL);
     background.push(tokio::spawn(persist::run(store.clone(), health.clone(), persist_every)));
+    background.push(tokio::spawn(compact_totals(store.clone())));
     let collector = Collector::with_health(store.clone(), settings.collector.clone(), health.clone());
     // Warm up so that the first scrape does not pay for aggregating history.
     drop(collector.refresh());
@@ -60,6 +62,21 @@ pub async fn run(
     served?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// How often the event-totals rollup is folded: the insert trigger appends a row per writing
+/// statement, and the exporter's start reads them all.
+const COMPACT_EVERY: Duration = Duration::from_secs(600);
+
+/// Folds the event-totals rollup now and then; a store that is down is retried next time.
+async fn compact_totals(store: Store) {
+    loop {
+        match store.compact_event_totals().await {
+            Ok(rows) => tracing::debug!(rows, "event totals compacted"),
+            Err(e) => tracing::warn!(error = %e, "compacting event totals failed; retrying later"),
+        }
+        tokio::time::sleep(COMPACT_EVERY).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -81,8 +81,10 @@ pub struct ExporterStats {
     pub collect_errors_total: u64,
     pub event_rows_read_total: u64,
     pub lifecycle_rows_read_total: u64,
-    /// How long an open write transaction has held back what the exporter may read (0 if none).
+    /// Age of the oldest open transaction that has written log rows (0 if none).
     pub read_held_back_seconds: f64,
+    /// Rebuilds of the windows after rows inside them were deleted.
+    pub window_rebuilds_total: u64,
 }
 
 /// What the reprocessing API has done since the exporter started.

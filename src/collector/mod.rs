@@ -10,7 +10,7 @@
 mod series;
 mod state;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ pub use state::Window;
 use crate::health::HealthState;
 use crate::reprocess_counters::ReprocessCounters;
 use crate::snapshot::{ExporterStats, Snapshot};
-use crate::store::{Cursor, Store, StoreError};
+use crate::store::{OpenWriter, Position, ReadTx, Store, StoreError};
 
 /// How the collector reads.
 #[derive(Debug, Clone)]
@@ -53,11 +53,17 @@ impl Default for CollectorConfig {
 
 #[derive(Debug, Default)]
 struct Progress {
-    event_cursor: Option<Cursor>,
-    lifecycle_cursor: Option<Cursor>,
+    /// None until history has been read (and again when it must be read anew).
+    event_position: Option<Position>,
+    lifecycle_position: Option<Position>,
+    /// The store's deletion count when the windows were last known to match it.
+    deletions: Option<i64>,
     store_up: bool,
-    /// The horizon an open write transaction holds back, and since when it has stood still.
-    held_back: Option<(i64, DateTime<Utc>)>,
+    /// Open transactions that have written log rows, and when each was first seen (for stores
+    /// that hide other sessions' start times).
+    open_writers: HashMap<String, DateTime<Utc>>,
+    /// When the oldest of them began.
+    oldest_open_write: Option<DateTime<Utc>>,
     stats: ExporterStats,
 }
 
@@ -160,87 +166,76 @@ impl Collector {
         }
     }
 
-    /// Reads everything new from the store into memory. Public for tests that need a precise `now`.
+    /// Reads everything new from the store into memory, as of one snapshot of the store. Public
+    /// for tests that need a precise `now`.
     pub async fn collect(&self, now: DateTime<Utc>, started: Instant) -> Result<(), StoreError> {
         let window_start = now.timestamp_micros() - self.max_window;
-        let (event_cursor, lifecycle_cursor) = {
+        let since = DateTime::from_timestamp_micros(window_start).unwrap_or(now);
+        let (event_position, lifecycle_position) = {
             let p = self.progress.lock().unwrap();
-            (p.event_cursor, p.lifecycle_cursor)
+            (p.event_position.clone(), p.lifecycle_position.clone())
         };
-        let (lifecycle_cursor, lifecycle_since) = match lifecycle_cursor {
-            Some(c) => (c, None),
-            None => (Cursor::default(), Some(now - self.config.lifecycle_lookback)),
-        };
-        let batch_size = self.config.batch_size;
-        let first_events = async {
-            match event_cursor {
-                Some(cursor) => self.store.events_after(cursor, batch_size).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        // The reads are independent: run concurrently, a refresh costs about one round trip to
-        // the store instead of one per table (bench/).
-        let (mut orgs, first_events, lifecycle, queue) = tokio::try_join!(
-            self.store.organizations(),
-            first_events,
-            self.store.lifecycle_after(lifecycle_cursor, lifecycle_since, batch_size),
-            self.store.queue_stats(),
-        )?;
-        // An organization created together with its first events may have committed after the
-        // organizations were read: read them again rather than count its events as `_unknown`.
-        if let Some(batch) = &first_events {
-            let known: HashSet<&str> = orgs.iter().map(|o| o.org_id.as_str()).collect();
-            if batch.rows.iter().any(|r| !known.contains(r.org_id.as_str())) {
-                orgs = self.store.organizations().await?;
-            }
-        }
-        self.state.lock().unwrap().set_organizations(orgs);
+        let mut tx = self.store.begin_read().await?;
+        let orgs = tx.organizations().await?;
+        let queue = tx.queue_stats().await?;
+        let writers = tx.open_writers().await?;
+        let orgs_changed = self.state.lock().unwrap().set_organizations(orgs);
+        self.note_open_writers(writers, now);
 
-        let mut batch = match first_events {
-            Some(batch) => batch,
+        // A new set of organizations moves history between them and `_unknown`: read it anew, as
+        // of this snapshot, like at start.
+        let caught_up = match event_position.filter(|_| !orgs_changed) {
             None => {
-                let since = DateTime::from_timestamp_micros(window_start).unwrap_or(now);
-                let boot = self.store.bootstrap_events(since).await?;
-                {
-                    let mut state = self.state.lock().unwrap();
-                    state.apply_aggregates(&boot.totals);
-                    state.apply_recent(&boot.recent, window_start);
-                    let mut p = self.progress.lock().unwrap();
-                    p.event_cursor = Some(boot.next);
-                    p.stats.event_rows_read_total += boot.recent.len() as u64;
-                }
-                self.store.events_after(boot.next, batch_size).await?
-            }
-        };
-        loop {
-            {
+                let totals = tx.event_totals().await?;
+                let recent = tx.events_since(since).await?;
                 let mut state = self.state.lock().unwrap();
-                state.apply_new(&batch.rows, window_start);
+                state.reset_events();
+                state.apply_aggregates(&totals, now);
+                state.apply_recent(&recent, window_start);
                 let mut p = self.progress.lock().unwrap();
-                p.event_cursor = Some(batch.next);
+                p.event_position = Some(tx.events_position());
+                p.deletions = Some(tx.deletions());
+                p.stats.event_rows_read_total += recent.len() as u64;
+                true
+            }
+            Some(mut position) => loop {
+                let batch = tx.new_events(&position, self.config.batch_size).await?;
+                self.state.lock().unwrap().apply_new(&batch.rows, window_start, now);
+                position = batch.next;
+                let mut p = self.progress.lock().unwrap();
+                p.event_position = Some(position.clone());
                 p.stats.event_rows_read_total += batch.rows.len() as u64;
                 if batch.complete {
-                    p.held_back = match p.held_back {
-                        _ if !batch.held_back => None,
-                        Some((horizon, since)) if horizon == batch.next.tx => Some((horizon, since)),
-                        _ => Some((batch.next.tx, now)),
-                    };
+                    break true;
                 }
-            }
-            if batch.complete || started.elapsed() >= self.config.deadline / 2 {
-                break;
-            }
-            batch = self.store.events_after(batch.next, batch_size).await?;
+                if started.elapsed() >= self.config.deadline / 2 {
+                    break false;
+                }
+            },
+        };
+        if caught_up {
+            self.check_deletions(&mut tx, since, window_start).await?;
         }
+
+        let lifecycle = match lifecycle_position {
+            Some(position) => {
+                let batch = tx.new_lifecycle(&position, self.config.batch_size).await?;
+                (batch.rows, batch.next)
+            }
+            None => {
+                (tx.lifecycle_since(now - self.config.lifecycle_lookback).await?, tx.lifecycle_position())
+            }
+        };
+        tx.finish().await?;
 
         let last_error_exit = {
             let mut state = self.state.lock().unwrap();
-            state.apply_lifecycle(&lifecycle.rows);
+            state.apply_lifecycle(&lifecycle.0);
             state.set_queue(queue);
             state.prune(window_start);
             let mut p = self.progress.lock().unwrap();
-            p.lifecycle_cursor = Some(lifecycle.next);
-            p.stats.lifecycle_rows_read_total += lifecycle.rows.len() as u64;
+            p.lifecycle_position = Some(lifecycle.1);
+            p.stats.lifecycle_rows_read_total += lifecycle.0.len() as u64;
             state.last_error_exit()
         };
         if let Some(health) = &self.health {
@@ -248,6 +243,43 @@ impl Collector {
             health.observe_edge(last_error_exit, now);
         }
         Ok(())
+    }
+
+    /// Rows deleted from `webhook_events` (retention, a clean-up) leave the windows: when the
+    /// store says rows were deleted and the windows no longer match the table, they are read
+    /// again as of this snapshot. Counters stay: they come from the totals rollup.
+    async fn check_deletions(
+        &self,
+        tx: &mut ReadTx,
+        since: DateTime<Utc>,
+        window_start: i64,
+    ) -> Result<(), StoreError> {
+        let deletions = tx.deletions();
+        if self.progress.lock().unwrap().deletions == Some(deletions) {
+            return Ok(());
+        }
+        let in_store = tx.count_events_since(since).await?;
+        if in_store.max(0) as u64 != self.state.lock().unwrap().recent_count(window_start) {
+            let recent = tx.events_since(since).await?;
+            self.state.lock().unwrap().replace_recent(&recent, window_start);
+            let mut p = self.progress.lock().unwrap();
+            p.stats.window_rebuilds_total += 1;
+            p.stats.event_rows_read_total += recent.len() as u64;
+        }
+        self.progress.lock().unwrap().deletions = Some(deletions);
+        Ok(())
+    }
+
+    /// Keeps when each open writing transaction began, or was first seen where the store hides it.
+    fn note_open_writers(&self, writers: Vec<OpenWriter>, now: DateTime<Utc>) {
+        let mut p = self.progress.lock().unwrap();
+        let mut seen = HashMap::with_capacity(writers.len());
+        for w in writers {
+            let first_seen = p.open_writers.get(&w.key).copied().unwrap_or(now);
+            seen.insert(w.key, w.started_at.map_or(first_seen, |s| s.min(first_seen)));
+        }
+        p.oldest_open_write = seen.values().min().copied();
+        p.open_writers = seen;
     }
 
     /// The figures as of `now`, from memory only.
@@ -262,9 +294,9 @@ impl Collector {
             edge_exits: state.edge_exits(),
             components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: ExporterStats {
-                read_held_back_seconds: p.held_back.map_or(0.0, |(_, since)| {
-                    (now - since).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
-                }),
+                read_held_back_seconds: p
+                    .oldest_open_write
+                    .map_or(0.0, |since| (now - since).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6),
                 ..p.stats.clone()
             },
             reprocess: self.reprocess.stats(),

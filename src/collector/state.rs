@@ -46,15 +46,30 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 impl State {
-    /// Replaces the organization list; every configured org gets its (zero) series.
-    pub fn set_organizations(&mut self, rows: Vec<OrgRow>) {
-        self.endpoints = rows
+    /// Replaces the organization list with the active ones; every active org gets its (zero)
+    /// series. Returns whether the set of orgs changed (not just a URL): then history must be
+    /// attributed anew, and orgs no longer active lose their series.
+    pub fn set_organizations(&mut self, rows: Vec<OrgRow>) -> bool {
+        let endpoints: HashMap<String, Endpoint> = rows
             .into_iter()
+            .filter(|r| r.active)
             .map(|r| {
                 let endpoint = Endpoint { url: r.endpoint_url, changed_at: r.endpoint_url_changed_at };
                 (r.org_id, endpoint)
             })
             .collect();
+        let changed = endpoints.len() != self.endpoints.len()
+            || endpoints.keys().any(|org| !self.endpoints.contains_key(org));
+        self.endpoints = endpoints;
+        for org in self.endpoints.keys() {
+            self.orgs.entry(org.clone()).or_default();
+        }
+        changed
+    }
+
+    /// Forgets every figure read from events, before history is read again.
+    pub fn reset_events(&mut self) {
+        self.orgs.clear();
         for org in self.endpoints.keys() {
             self.orgs.entry(org.clone()).or_default();
         }
@@ -68,7 +83,8 @@ impl State {
         }
     }
 
-    pub fn apply_aggregates(&mut self, aggregates: &[EventAggregate]) {
+    /// Adds history totals; `now` caps the last-received times (see [`State::apply_new`]).
+    pub fn apply_aggregates(&mut self, aggregates: &[EventAggregate], now: DateTime<Utc>) {
         for a in aggregates {
             let n = a.count.max(0) as u64;
             self.add_totals(
@@ -77,7 +93,7 @@ impl State {
                 a.rejection_reason.as_deref(),
                 a.http_status,
                 n,
-                a.last_received_at,
+                a.last_received_at.min(now),
             );
         }
     }
@@ -89,8 +105,11 @@ impl State {
         }
     }
 
-    /// Adds newly committed rows to totals and windows.
-    pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64) {
+    /// Adds newly committed rows to totals and windows. A row dated after `now` (a writer with a
+    /// skewed clock) counts in the windows as SQL counts it, but was received no later than
+    /// `now` as far as the last-received time goes: a skewed writer must not delay the silence
+    /// alert by the skew.
+    pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
             self.add_totals(
                 &row.org_id,
@@ -98,7 +117,7 @@ impl State {
                 row.rejection_reason.as_deref(),
                 row.http_status,
                 1,
-                row.received_at,
+                row.received_at.min(now),
             );
             self.record_recent(row, window_start);
         }
@@ -147,6 +166,22 @@ impl State {
         }
     }
 
+    /// Replaces the window series with `rows` (after rows inside a window were deleted).
+    pub fn replace_recent(&mut self, rows: &[EventRow], window_start: i64) {
+        for org in self.orgs.values_mut() {
+            org.recent_received = TimeSeries::default();
+            org.recent_rejected = Default::default();
+            org.recent_rejected_by_code.clear();
+            org.recent_failed = TimeSeries::default();
+        }
+        self.apply_recent(rows, window_start);
+    }
+
+    /// How many rows received after `window_start` the windows hold, over all orgs.
+    pub fn recent_count(&self, window_start: i64) -> u64 {
+        self.orgs.values().map(|o| o.recent_received.count_after(window_start)).sum()
+    }
+
     /// Drops timestamps no window can count any more.
     pub fn prune(&mut self, window_start: i64) {
         for org in self.orgs.values_mut() {
@@ -178,8 +213,30 @@ impl State {
         self.last_error_exit
     }
 
+    /// Queue figures per org label: items of orgs that are not configured (or not active) are
+    /// folded under `_unknown`, as their events are.
     pub fn set_queue(&mut self, stats: Vec<QueueStat>) {
-        self.queue = stats.into_iter().map(|q| (q.org_id.clone(), q)).collect();
+        let mut queue: HashMap<String, QueueStat> = HashMap::new();
+        for q in stats {
+            let label = self.org_label(&q.org_id);
+            match queue.get_mut(&label) {
+                Some(f) => {
+                    f.depth += q.depth;
+                    f.reprocess_depth += q.reprocess_depth;
+                    f.oldest_enqueued_at = match (f.oldest_enqueued_at, q.oldest_enqueued_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => {
+                    if label == UNKNOWN_ORG {
+                        self.orgs.entry(label.clone()).or_default();
+                    }
+                    queue.insert(label.clone(), QueueStat { org_id: label, ..q });
+                }
+            }
+        }
+        self.queue = queue;
     }
 
     pub fn edge_exits(&self) -> Vec<EdgeExitCount> {

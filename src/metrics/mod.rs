@@ -372,7 +372,7 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
     gauges(
         e,
         "webhook_exporter_read_held_back_seconds",
-        "How long a still-open write transaction has held back new log-store rows (0 when none).",
+        "Age of the oldest open transaction that has written to the log tables: its rows are read when it commits (0 when none).",
         [(NO_LABELS, x.read_held_back_seconds)],
     )?;
     counters(
@@ -380,6 +380,12 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         "webhook_exporter_collect_errors",
         "Collections that failed or outlived the scrape deadline.",
         [(NO_LABELS, x.collect_errors_total)],
+    )?;
+    counters(
+        e,
+        "webhook_exporter_window_rebuilds",
+        "Times the window gauges were read anew because rows inside a window were deleted.",
+        [(NO_LABELS, x.window_rebuilds_total)],
     )?;
     counters(
         e,

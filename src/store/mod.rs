@@ -5,17 +5,21 @@
 
 mod bind;
 mod postgres;
+mod read;
 pub mod reprocess;
 mod sql;
 mod sqlite;
 pub mod types;
+mod writer;
 
 use std::time::Duration;
 
-use bind::{At, Id, Json};
+use std::future::Future;
+
+use bind::At;
 use chrono::{DateTime, Utc};
+pub use read::ReadTx;
 pub use sqlite::ts as sqlite_timestamp;
-use sqlx::QueryBuilder;
 pub use types::*;
 
 use postgres::PgStore;
@@ -34,6 +38,8 @@ pub enum StoreError {
     },
     #[error("applying log-store migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("log store {op} did not answer within {after:?}")]
+    Timeout { op: &'static str, after: Duration },
     #[error("invalid value for {field}: {detail}")]
     Invalid { field: &'static str, detail: String },
 }
@@ -41,6 +47,19 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn query(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { op, source }
+    }
+}
+
+/// Runs one store operation with a client-side time limit: a path that goes silent without
+/// closing the connection must fail the operation, not hang it.
+pub(crate) async fn timed<T>(
+    limit: Duration,
+    op: &'static str,
+    operation: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, operation).await {
+        Ok(result) => result.map_err(StoreError::query(op)),
+        Err(_) => Err(StoreError::Timeout { op, after: limit }),
     }
 }
 
@@ -62,21 +81,26 @@ impl Backend {
     }
 }
 
-/// Rows per multi-row INSERT: 10 columns each stays under SQLite's 32766 bind variables (and far
-/// under PostgreSQL's 65535).
-const INSERT_CHUNK: usize = 3000;
-
 /// Options for opening a store.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long to wait for a connection before a read counts as failed.
     pub acquire_timeout: Duration,
+    /// How long one statement may take, on the client and (PostgreSQL) on the server.
+    pub timeout: Duration,
+    /// PostgreSQL `application_name`, unless the URL sets one.
+    pub application_name: String,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { max_connections: 4, acquire_timeout: Duration::from_secs(3) }
+        ConnectOptions {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(10),
+            application_name: "webhook-health-exporter".into(),
+        }
     }
 }
 
@@ -134,41 +158,21 @@ impl Store {
 
     // ---- reads used by the collector -------------------------------------------------------
 
-    /// Aggregates all history once, and returns the rows inside `since` individually, plus the
-    /// cursor after which incremental reads continue.
-    pub async fn bootstrap_events(&self, since: DateTime<Utc>) -> Result<EventBootstrap> {
-        dispatch!(self, s => s.bootstrap_events(since).await)
+    /// Starts a refresh's reads: one transaction, one snapshot of the store.
+    pub async fn begin_read(&self) -> Result<ReadTx> {
+        match self {
+            Store::Postgres(s) => s.begin_read().await.map(ReadTx::Postgres),
+            Store::Sqlite(s) => s.begin_read().await.map(ReadTx::Sqlite),
+        }
     }
 
-    /// Rows committed after `cursor`, at most `limit`, in cursor order.
-    pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Batch<EventRow>> {
-        dispatch!(self, s => s.events_after(cursor, limit).await)
-    }
-
-    /// Edge Function lifecycle events after `cursor`; with `since`, only those that occurred
-    /// after it (a first read needs recent history, not all of it).
-    pub async fn lifecycle_after(
-        &self,
-        cursor: Cursor,
-        since: Option<DateTime<Utc>>,
-        limit: i64,
-    ) -> Result<Batch<LifecycleRow>> {
-        dispatch!(self, s => s.lifecycle_after(cursor, since, limit).await)
-    }
-
-    pub async fn organizations(&self) -> Result<Vec<OrgRow>> {
-        dispatch!(self, s => sqlx::query_as(sql::ORGANIZATIONS).fetch_all(s.pool()).await)
-            .map_err(StoreError::query("reading organizations"))
-    }
-
-    pub async fn queue_stats(&self) -> Result<Vec<QueueStat>> {
-        let reprocess_count = match self {
-            Store::Postgres(_) => "count(*) FILTER (WHERE reprocess)",
-            Store::Sqlite(_) => "sum(reprocess)",
-        };
-        let sql = sql::queue_stats(reprocess_count);
-        dispatch!(self, s => sqlx::query_as(&sql).fetch_all(s.pool()).await)
-            .map_err(StoreError::query("reading queue depth"))
+    /// Folds the event-totals rollup (PostgreSQL appends a row per writing statement); returns
+    /// how many rows it now holds. SQLite keeps one row per group already.
+    pub async fn compact_event_totals(&self) -> Result<u64> {
+        match self {
+            Store::Postgres(s) => s.compact_event_totals().await,
+            Store::Sqlite(_) => Ok(0),
+        }
     }
 
     pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
@@ -191,92 +195,6 @@ impl Store {
             .await
             .map(|_| ()))
         .map_err(StoreError::query("recording component health"))
-    }
-
-    // ---- writes, as the webhook infrastructure and the sync service make them ---------------
-
-    pub async fn upsert_organization(&self, org: &NewOrganization) -> Result<()> {
-        dispatch!(self, s => sqlx::query(sql::UPSERT_ORGANIZATION)
-            .bind(&org.org_id)
-            .bind(&org.display_name)
-            .bind(&org.endpoint_url)
-            .bind(At(org.changed_at))
-            .execute(s.pool())
-            .await
-            .map(|_| ()))
-        .map_err(StoreError::query("writing an organization"))
-    }
-
-    /// Writes the events in one transaction.
-    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
-        dispatch!(self, s => async {
-            let mut tx = s.pool().begin().await?;
-            for chunk in events.chunks(INSERT_CHUNK) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
-                     rejection_reason, error_detail, entity_name, message_name, payload) ",
-                );
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(Id(e.event_id))
-                        .push_bind(&e.org_id)
-                        .push_bind(At(e.received_at))
-                        .push_bind(e.outcome)
-                        .push_bind(e.http_status)
-                        .push_bind(&e.rejection_reason)
-                        .push_bind(&e.error_detail)
-                        .push_bind(&e.entity_name)
-                        .push_bind(&e.message_name)
-                        .push_bind(e.payload.as_ref().map(Json));
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await
-        }
-        .await)
-        .map_err(StoreError::query("writing events"))
-    }
-
-    pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        dispatch!(self, s => {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO edge_function_events (occurred_at, function_name, event_type, shutdown_reason, detail) ",
-            );
-            qb.push_values(events, |mut b, e| {
-                b.push_bind(At(e.occurred_at))
-                    .push_bind(&e.function_name)
-                    .push_bind(e.event_type)
-                    .push_bind(e.shutdown_reason)
-                    .push_bind(&e.detail);
-            });
-            qb.build().execute(s.pool()).await.map(|_| ())
-        })
-        .map_err(StoreError::query("writing lifecycle events"))
-    }
-
-    pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
-        for chunk in items.chunks(INSERT_CHUNK) {
-            dispatch!(self, s => {
-                let mut qb =
-                    QueryBuilder::new("INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ");
-                qb.push_values(chunk, |mut b, i| {
-                    b.push_bind(&i.org_id)
-                        .push_bind(Id(i.event_id))
-                        .push_bind(At(i.enqueued_at))
-                        .push_bind(At(i.enqueued_at));
-                });
-                qb.build().execute(s.pool()).await.map(|_| ())
-            })
-            .map_err(StoreError::query("enqueueing"))?;
-        }
-        Ok(())
-    }
-
-    /// The sync service's side: marks up to `limit` of the oldest pending items done.
-    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
-        dispatch!(self, s => s.work_off_queue(org_id, limit).await)
     }
 }
 

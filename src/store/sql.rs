@@ -1,13 +1,20 @@
 //! SQL text both backends share.
 
-/// Event history grouped by the labels the metrics use; followed by a WHERE and [`GROUP`].
-pub const AGGREGATE: &str = "SELECT org_id, outcome, http_status, rejection_reason,
-        count(*) AS count, max(received_at) AS last_received_at
-     FROM webhook_events";
-pub const GROUP: &str = "GROUP BY org_id, outcome, http_status, rejection_reason";
+/// Totals of every event row ever committed, by the labels the metrics use, from the rollup the
+/// insert trigger keeps (migrations 0003): retention deletes do not lower them.
+pub const EVENT_TOTALS: &str =
+    "SELECT org_id, outcome, http_status, nullif(rejection_reason, '') AS rejection_reason,
+        CAST(sum(count) AS bigint) AS count, max(last_received_at) AS last_received_at
+     FROM webhook_event_totals GROUP BY org_id, outcome, http_status, rejection_reason";
+/// What a failed totals read is called; the usual cause is a store not migrated to version 3.
+pub const TOTALS_OP: &str =
+    "reading webhook_event_totals (if it does not exist: webhook-health-exporter migrate)";
 
 /// The event columns the collector reads (the fields of `EventRow`).
 pub const EVENT_COLUMNS: &str = "org_id, received_at, outcome, http_status, rejection_reason";
+
+/// The lifecycle columns the collector reads (the fields of `LifecycleRow`).
+pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shutdown_reason";
 
 pub const ORGANIZATIONS: &str = "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
      FROM organizations ORDER BY org_id";

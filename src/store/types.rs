@@ -3,18 +3,17 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// Position of an incremental read: everything at or before it has been consumed.
-///
-/// On PostgreSQL `tx` is the writing transaction id (xid8) and rows are read in `(tx, id)` order
-/// below the snapshot's xmin, where no transaction can still commit. On SQLite writes are
-/// serialized, so id order is commit order and `tx` stays 0.
+pub use super::postgres::snapshot::PgSnapshot;
+
+/// A row's place in the order incremental reads go through a table: `(tx, id)` on PostgreSQL
+/// (writing transaction, then id), `(0, id)` on SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Cursor {
     pub tx: i64,
     pub id: i64,
 }
 
-/// A row with its position, as incremental reads return it.
+/// A row with its place, as incremental reads return it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Positioned<T> {
     #[sqlx(flatten)]
@@ -29,28 +28,34 @@ impl<T> Positioned<T> {
     }
 }
 
+/// How far incremental reads of one table have gone: every row readable at this position has
+/// been read, and no other. Opaque to the collector; each backend defines its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// Everything visible in snapshot `read` has been read; with `pending`, also the rows visible
+    /// in the newer snapshot up to the cursor (a read the batch limit cut short).
+    Postgres { read: PgSnapshot, pending: Option<(PgSnapshot, Cursor)> },
+    /// Ids are commit order under SQLite's single writer: every id up to this one has been read.
+    Sqlite { id: i64 },
+}
+
 /// One incremental read.
 #[derive(Debug, Clone)]
 pub struct Batch<T> {
     pub rows: Vec<T>,
-    pub next: Cursor,
-    /// False when `limit` cut the read short and more rows are ready.
+    pub next: Position,
+    /// False when the batch limit cut the read short and more rows are ready.
     pub complete: bool,
-    /// A write transaction still open holds the horizon back: rows committed after it began are
-    /// not readable until it ends (PostgreSQL only).
-    pub held_back: bool,
 }
 
-impl<T> Batch<T> {
-    /// A read the limit cut short continues after its last row; a complete one at `complete_at`.
-    pub fn from_rows(rows: Vec<Positioned<T>>, limit: i64, complete_at: Cursor, held_back: bool) -> Batch<T> {
-        let complete = (rows.len() as i64) < limit;
-        let next = match rows.last() {
-            Some(last) if !complete => last.cursor(),
-            _ => complete_at,
-        };
-        Batch { rows: rows.into_iter().map(|p| p.row).collect(), next, complete, held_back }
-    }
+/// A transaction that has written to the log tables and not ended yet: its rows are not
+/// readable until it commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenWriter {
+    /// Identifies the transaction (PostgreSQL's virtual transaction id).
+    pub key: String,
+    /// When it began, where the store lets the exporter see it.
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 /// A webhook event as the collector needs it.
@@ -72,14 +77,6 @@ pub struct EventAggregate {
     pub rejection_reason: Option<String>,
     pub count: i64,
     pub last_received_at: DateTime<Utc>,
-}
-
-/// What the first read returns: history aggregated, recent rows one by one.
-#[derive(Debug, Clone)]
-pub struct EventBootstrap {
-    pub totals: Vec<EventAggregate>,
-    pub recent: Vec<EventRow>,
-    pub next: Cursor,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,0 +1,224 @@
+//! One refresh's reads, in one read-only REPEATABLE READ transaction: everything the collector
+//! sees in a refresh (organizations, queue, totals, new rows) is as of one snapshot.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Postgres, Transaction};
+
+use super::snapshot::{Delta, PgSnapshot};
+use super::PgStore;
+use crate::store::{
+    sql, timed, Batch, Cursor, EventAggregate, EventRow, LifecycleRow, OpenWriter, OrgRow, Position,
+    Positioned, QueueStat, Result, StoreError,
+};
+
+pub struct PgReadTx {
+    tx: Transaction<'static, Postgres>,
+    snapshot: PgSnapshot,
+    deletions: i64,
+    timeout: Duration,
+}
+
+/// Transactions holding a write lock on a log table: rows they wrote wait for their commit.
+/// `xact_start` is NULL for other roles' sessions without `pg_read_all_stats`.
+const OPEN_WRITERS: &str = "SELECT l.virtualtransaction AS key, a.xact_start AS started_at
+     FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.relation IN ('webhook_events'::regclass, 'edge_function_events'::regclass)
+       AND l.pid <> pg_backend_pid()";
+
+/// Rows of `table` that became visible between two snapshots, after a cursor, in `(tx_id, id)`
+/// order. Two index range scans: the transactions that were open at the previous snapshot and
+/// have ended (`$7`, only when there are any), and those that began since (`$4`..`$5` minus the
+/// still-open `$6`). A transaction open for an hour costs one lookup when it ends, not a scan of
+/// the hour's rows.
+fn new_rows_sql(table: &str, columns: &str, with_ended: bool) -> String {
+    let branch = |cond: &str| {
+        format!(
+            "(SELECT {columns}, tx_id, id FROM {table}
+              WHERE (tx_id, id) > ($1::text::xid8, $2) AND {cond} ORDER BY tx_id, id LIMIT $3)"
+        )
+    };
+    let begun =
+        branch("tx_id >= $4::text::xid8 AND tx_id < $5::text::xid8 AND tx_id <> ALL($6::text[]::xid8[])");
+    let body = if with_ended {
+        format!("{} UNION ALL {begun}", branch("tx_id = ANY($7::text[]::xid8[])"))
+    } else {
+        begun
+    };
+    format!(
+        "SELECT {columns}, tx_id::text::bigint AS tx, id FROM ({body}) AS u ORDER BY u.tx_id, u.id LIMIT $3"
+    )
+}
+
+fn texts(xids: &[i64]) -> Vec<String> {
+    xids.iter().map(i64::to_string).collect()
+}
+
+impl PgStore {
+    /// Starts the refresh's transaction and takes its snapshot.
+    pub async fn begin_read(&self) -> Result<PgReadTx> {
+        let ms = self.timeout.as_millis();
+        // SET LOCAL: the limits stay with this transaction, also behind a transaction pooler.
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+             SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {ms}"
+        );
+        timed(self.timeout, "starting a read", async {
+            let mut tx = self.pool.begin_with(begin).await?;
+            let (snapshot, deletions): (String, Option<i64>) = sqlx::query_as(
+                "SELECT pg_current_snapshot()::text, (SELECT statements FROM webhook_event_deletions)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            Ok((tx, snapshot, deletions))
+        })
+        .await
+        .and_then(|(tx, text, deletions)| {
+            Ok(PgReadTx {
+                tx,
+                snapshot: PgSnapshot::parse(&text)?,
+                deletions: deletions.unwrap_or(0),
+                timeout: self.timeout,
+            })
+        })
+    }
+}
+
+impl PgReadTx {
+    pub fn position(&self) -> Position {
+        Position::Postgres { read: self.snapshot.clone(), pending: None }
+    }
+
+    pub fn deletions(&self) -> i64 {
+        self.deletions
+    }
+
+    pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {
+        let tx = &mut self.tx;
+        timed(self.timeout, "reading organizations", sqlx::query_as(sql::ORGANIZATIONS).fetch_all(&mut **tx))
+            .await
+    }
+
+    pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
+        let sql = sql::queue_stats("count(*) FILTER (WHERE reprocess)");
+        let tx = &mut self.tx;
+        timed(self.timeout, "reading queue depth", sqlx::query_as(&sql).fetch_all(&mut **tx)).await
+    }
+
+    pub async fn event_totals(&mut self) -> Result<Vec<EventAggregate>> {
+        let tx = &mut self.tx;
+        timed(self.timeout, sql::TOTALS_OP, sqlx::query_as(sql::EVENT_TOTALS).fetch_all(&mut **tx)).await
+    }
+
+    pub async fn events_since(&mut self, since: DateTime<Utc>) -> Result<Vec<EventRow>> {
+        let tx = &mut self.tx;
+        // Streamed, not fetched whole: a day of history can be hundreds of thousands of rows, and
+        // holding every wire row next to its decoded copy doubled the exporter's peak memory.
+        let sql = format!("SELECT {} FROM webhook_events WHERE received_at > $1", sql::EVENT_COLUMNS);
+        timed(
+            self.timeout,
+            "reading recent events",
+            sqlx::query_as(&sql).bind(since).fetch(&mut **tx).try_collect(),
+        )
+        .await
+    }
+
+    pub async fn count_events_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
+        let tx = &mut self.tx;
+        let q = sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE received_at > $1").bind(since);
+        timed(self.timeout, "counting recent events", q.fetch_one(&mut **tx)).await
+    }
+
+    pub async fn lifecycle_since(&mut self, since: DateTime<Utc>) -> Result<Vec<LifecycleRow>> {
+        let tx = &mut self.tx;
+        let sql =
+            format!("SELECT {} FROM edge_function_events WHERE occurred_at > $1", sql::LIFECYCLE_COLUMNS);
+        timed(
+            self.timeout,
+            "reading edge function events",
+            sqlx::query_as(&sql).bind(since).fetch_all(&mut **tx),
+        )
+        .await
+    }
+
+    pub async fn new_events(&mut self, pos: &Position, limit: i64) -> Result<Batch<EventRow>> {
+        self.new_rows("webhook_events", sql::EVENT_COLUMNS, "reading new events", pos, limit).await
+    }
+
+    pub async fn new_lifecycle(&mut self, pos: &Position, limit: i64) -> Result<Batch<LifecycleRow>> {
+        self.new_rows(
+            "edge_function_events",
+            sql::LIFECYCLE_COLUMNS,
+            "reading edge function events",
+            pos,
+            limit,
+        )
+        .await
+    }
+
+    async fn new_rows<T>(
+        &mut self,
+        table: &str,
+        columns: &str,
+        op: &'static str,
+        pos: &Position,
+        limit: i64,
+    ) -> Result<Batch<T>>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let Position::Postgres { read, pending } = pos else {
+            return Err(StoreError::Invalid {
+                field: "position",
+                detail: "not a PostgreSQL position".into(),
+            });
+        };
+        // A read cut short finishes its snapshot first, so that the cursor's order holds.
+        let (target, after) = match pending {
+            Some((target, after)) => (target.clone(), *after),
+            None => (self.snapshot.clone(), Cursor::default()),
+        };
+        let delta = Delta::between(read, &target);
+        let sql = new_rows_sql(table, columns, !delta.ended.is_empty());
+        let mut q = sqlx::query_as::<_, Positioned<T>>(&sql)
+            .bind(after.tx.to_string())
+            .bind(after.id)
+            .bind(limit)
+            .bind(delta.from.to_string())
+            .bind(delta.to.to_string())
+            .bind(texts(&delta.still_open));
+        if !delta.ended.is_empty() {
+            q = q.bind(texts(&delta.ended));
+        }
+        let tx = &mut self.tx;
+        let rows = timed(self.timeout, op, q.fetch_all(&mut **tx)).await?;
+        let complete = (rows.len() as i64) < limit;
+        let next = match rows.last() {
+            Some(last) if !complete => {
+                Position::Postgres { read: read.clone(), pending: Some((target, last.cursor())) }
+            }
+            _ => Position::Postgres { read: target, pending: None },
+        };
+        Ok(Batch { rows: rows.into_iter().map(|p| p.row).collect(), next, complete })
+    }
+
+    pub async fn open_writers(&mut self) -> Result<Vec<OpenWriter>> {
+        let tx = &mut self.tx;
+        let rows: Vec<(String, Option<DateTime<Utc>>)> = timed(
+            self.timeout,
+            "reading open write transactions",
+            sqlx::query_as(OPEN_WRITERS).fetch_all(&mut **tx),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|(key, started_at)| OpenWriter { key, started_at }).collect())
+    }
+
+    pub async fn finish(self) -> Result<()> {
+        timed(self.timeout, "ending a read", self.tx.commit()).await
+    }
+}

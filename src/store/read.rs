@@ -1,0 +1,89 @@
+//! A refresh's reads, as one transaction of either backend (see `postgres::read`, `sqlite::read`).
+
+use chrono::{DateTime, Utc};
+
+use super::postgres::read::PgReadTx;
+use super::sqlite::read::SqliteReadTx;
+use super::{Batch, EventAggregate, EventRow, LifecycleRow, OpenWriter, OrgRow, Position, QueueStat, Result};
+
+/// Everything read through it is as of one moment of the store.
+pub enum ReadTx {
+    Postgres(PgReadTx),
+    Sqlite(SqliteReadTx),
+}
+
+macro_rules! each {
+    ($self:expr, $tx:ident => $body:expr) => {
+        match $self {
+            ReadTx::Postgres($tx) => $body,
+            ReadTx::Sqlite($tx) => $body,
+        }
+    };
+}
+
+impl ReadTx {
+    /// Where incremental reads of `webhook_events` continue after reading everything visible now.
+    pub fn events_position(&self) -> Position {
+        match self {
+            ReadTx::Postgres(tx) => tx.position(),
+            ReadTx::Sqlite(tx) => tx.events_position(),
+        }
+    }
+
+    /// The same for `edge_function_events`.
+    pub fn lifecycle_position(&self) -> Position {
+        match self {
+            ReadTx::Postgres(tx) => tx.position(),
+            ReadTx::Sqlite(tx) => tx.lifecycle_position(),
+        }
+    }
+
+    /// How many deleting statements have run on `webhook_events`; moves when rows are deleted.
+    pub fn deletions(&self) -> i64 {
+        each!(self, tx => tx.deletions())
+    }
+
+    pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {
+        each!(self, tx => tx.organizations().await)
+    }
+
+    /// Waiting sync-queue items per stored `org_id`.
+    pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
+        each!(self, tx => tx.queue_stats().await)
+    }
+
+    /// Totals of every event ever committed, deleted ones included.
+    pub async fn event_totals(&mut self) -> Result<Vec<EventAggregate>> {
+        each!(self, tx => tx.event_totals().await)
+    }
+
+    /// Events received after `since`, for the windows.
+    pub async fn events_since(&mut self, since: DateTime<Utc>) -> Result<Vec<EventRow>> {
+        each!(self, tx => tx.events_since(since).await)
+    }
+
+    pub async fn count_events_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
+        each!(self, tx => tx.count_events_since(since).await)
+    }
+
+    pub async fn lifecycle_since(&mut self, since: DateTime<Utc>) -> Result<Vec<LifecycleRow>> {
+        each!(self, tx => tx.lifecycle_since(since).await)
+    }
+
+    /// Events committed after `pos` and visible now, at most `limit`.
+    pub async fn new_events(&mut self, pos: &Position, limit: i64) -> Result<Batch<EventRow>> {
+        each!(self, tx => tx.new_events(pos, limit).await)
+    }
+
+    pub async fn new_lifecycle(&mut self, pos: &Position, limit: i64) -> Result<Batch<LifecycleRow>> {
+        each!(self, tx => tx.new_lifecycle(pos, limit).await)
+    }
+
+    pub async fn open_writers(&mut self) -> Result<Vec<OpenWriter>> {
+        each!(self, tx => tx.open_writers().await)
+    }
+
+    pub async fn finish(self) -> Result<()> {
+        each!(self, tx => tx.finish().await)
+    }
+}

@@ -1,0 +1,61 @@
+//! SQLite backend: the embedded default for demos and single-machine use.
+
+pub mod read;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::{ConnectOptions, Result, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    timeout: Duration,
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 text so that text comparison is time order.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl SqliteStore {
+    pub fn open_lazy(url: &str, opts: &ConnectOptions) -> Result<SqliteStore> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::query("parsing the SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_lazy_with(connect);
+        Ok(SqliteStore { pool, timeout: opts.timeout })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = $3
+             WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
+                          ORDER BY enqueued_at LIMIT $2)",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("working off the queue"))?;
+        Ok(done.rows_affected())
+    }
+}
