@@ -2,14 +2,18 @@
 //!
 //! PostgreSQL comes from `WHE_TEST_DATABASE_URL` (an admin URL; `scripts/test.sh` sets it, starting
 //! a throwaway cluster when none is reachable) or, without it, the local server on
-//! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips.
+//! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips. Every
+//! PostgreSQL test runs on a busy cluster (`busy`): open write transactions in another database.
 #![allow(dead_code)]
 
 pub mod alertmanager;
 pub mod browser;
+pub mod busy;
+pub mod cluster;
 pub mod dashboard;
 pub mod endpoint;
 pub mod prometheus;
+pub mod proxy;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -28,6 +32,7 @@ pub fn admin_url() -> String {
 /// A fresh, migrated PostgreSQL database of its own; returns its URL and the store.
 pub async fn fresh_postgres() -> (String, Store) {
     let admin = admin_url();
+    busy::keep_cluster_busy(&admin);
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(5))
@@ -205,4 +210,27 @@ pub fn parse_metrics(text: &str) -> Vec<(String, f64)> {
 /// The value of one exact series (name with labels in the order the exporter writes them).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     parse_metrics(text).into_iter().find(|(s, _)| s == series).map(|(_, v)| v)
+}
+
+/// Runs SQL (no parameters) on either backend.
+pub async fn execute(store: &Store, sql: &str) -> u64 {
+    let done = match store {
+        Store::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(|r| r.rows_affected()),
+        Store::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(|r| r.rows_affected()),
+    };
+    done.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// `(key, count)` rows of a query with one time parameter, bound as each backend stores times.
+pub async fn counts_since(
+    store: &Store,
+    sql: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, i64)> {
+    use webhook_health_exporter::store::sqlite_timestamp;
+    match store {
+        Store::Postgres(s) => sqlx::query_as(sql).bind(since).fetch_all(s.pool()).await,
+        Store::Sqlite(s) => sqlx::query_as(sql).bind(sqlite_timestamp(since)).fetch_all(s.pool()).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
