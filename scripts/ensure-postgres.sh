@@ -2,8 +2,8 @@
 # Sourced by scripts/test.sh: makes WHE_TEST_DATABASE_URL point at a PostgreSQL admin URL.
 # Uses the given URL, else a server on 127.0.0.1:5432, else starts a throwaway cluster
 # (initdb/pg_ctl refuse to run as root, so they run as the postgres user) stopped on exit.
-# WHE_TEST_THROWAWAY_PG=1 skips the local server: a long write transaction anywhere on a shared
-# server holds back what the exporter may read (docs/log-store.md), which slows the tests down.
+# WHE_TEST_THROWAWAY_PG=1 skips the local server. The tests hold on a busy shared server (they
+# keep write transactions open in another database themselves, tests/support/busy.rs).
 
 if [ -n "${WHE_TEST_DATABASE_URL:-}" ]; then
   echo "ensure-postgres: using WHE_TEST_DATABASE_URL" >&2
