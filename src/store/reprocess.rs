@@ -480,7 +480,7 @@ impl Tx {
 
     async fn lookup_ids(&mut self, ids: &[Uuid]) -> Result<Vec<Candidate>> {
         const SELECT: &str = "SELECT e.event_id, e.org_id, e.outcome IN ('rejected', 'failed') AS eligible,
-            o.org_id IS NOT NULL AS known FROM webhook_events e LEFT JOIN organizations o ON o.org_id = e.org_id";
+            o.org_id IS NOT NULL AS known FROM webhook_events e LEFT JOIN organizations o ON o.org_id = e.org_id AND o.active";
         match self {
             Tx::Pg(tx) => {
                 let rows = sqlx::query(&format!("{SELECT} WHERE e.event_id = ANY($1::uuid[])"))
@@ -506,7 +506,7 @@ impl Tx {
     /// Eligible events matching the filter, oldest first, at most `limit`.
     async fn lookup_filter(&mut self, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
         const SELECT: &str = "SELECT e.event_id, e.org_id, true AS eligible, o.org_id IS NOT NULL AS known
-            FROM webhook_events e LEFT JOIN organizations o ON o.org_id = e.org_id";
+            FROM webhook_events e LEFT JOIN organizations o ON o.org_id = e.org_id AND o.active";
         match self {
             Tx::Pg(tx) => {
                 let sql = format!("{SELECT} WHERE {PG_FILTER} ORDER BY e.received_at, e.id LIMIT $7");
