@@ -183,7 +183,10 @@ impl Collector {
         self.note_open_writers(writers, now);
 
         // A new set of organizations moves history between them and `_unknown`: read it anew, as
-        // of this snapshot, like at start.
+        // of this snapshot, like at start (and at the next refresh if this one fails).
+        if orgs_changed {
+            self.progress.lock().unwrap().event_position = None;
+        }
         let caught_up = match event_position.filter(|_| !orgs_changed) {
             None => {
                 let totals = tx.event_totals().await?;

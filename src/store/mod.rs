@@ -152,8 +152,7 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        dispatch!(self, s => sqlx::query("SELECT 1").execute(s.pool()).await.map(|_| ()))
-            .map_err(StoreError::query("ping"))
+        dispatch!(self, s => timed(s.timeout(), "ping", sqlx::query("SELECT 1").execute(s.pool())).await.map(|_| ()))
     }
 
     // ---- reads used by the collector -------------------------------------------------------
@@ -167,7 +166,7 @@ impl Store {
     }
 
     /// Folds the event-totals rollup (PostgreSQL appends a row per writing statement); returns
-    /// how many rows it now holds. SQLite keeps one row per group already.
+    /// how many rows it wrote. SQLite keeps one row per group already.
     pub async fn compact_event_totals(&self) -> Result<u64> {
         match self {
             Store::Postgres(s) => s.compact_event_totals().await,
@@ -176,8 +175,12 @@ impl Store {
     }
 
     pub async fn component_health(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
-        dispatch!(self, s => sqlx::query_as(sql::COMPONENT_HEALTH).fetch_all(s.pool()).await)
-            .map_err(StoreError::query("reading component health"))
+        dispatch!(self, s => timed(
+            s.timeout(),
+            "reading component health",
+            sqlx::query_as(sql::COMPONENT_HEALTH).fetch_all(s.pool()),
+        )
+        .await)
     }
 
     /// Records that `component` was healthy at `at`; never moves an existing time backwards.
@@ -187,14 +190,11 @@ impl Store {
             Store::Sqlite(_) => "max",
         };
         let sql = sql::record_healthy(greatest);
-        dispatch!(self, s => sqlx::query(&sql)
-            .bind(component)
-            .bind(At(at))
-            .bind(At(Utc::now()))
-            .execute(s.pool())
-            .await
-            .map(|_| ()))
-        .map_err(StoreError::query("recording component health"))
+        let now = Utc::now();
+        dispatch!(self, s => {
+            let query = sqlx::query(&sql).bind(component).bind(At(at)).bind(At(now));
+            timed(s.timeout(), "recording component health", query.execute(s.pool())).await.map(|_| ())
+        })
     }
 }
 

@@ -67,6 +67,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// The limit of one statement.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
         Ok(())

@@ -39,6 +39,11 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// The limit of one statement.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
         Ok(())
