@@ -90,9 +90,6 @@ impl fmt::Display for RejectionReason {
     }
 }
 
-/// Edge runtime lifecycle event types.
-pub const LIFECYCLE_EVENT_TYPES: [&str; 5] = ["Boot", "BootFailure", "UncaughtException", "Shutdown", "Log"];
-
 /// Shutdown reasons reported by the edge runtime.
 pub const SHUTDOWN_REASONS: [&str; 6] =
     ["EventLoopCompleted", "WallClockTime", "CPUTime", "Memory", "EarlyDrop", "TerminationRequested"];
@@ -141,6 +138,39 @@ mod tests {
         for (i, r) in RejectionReason::ALL.into_iter().enumerate() {
             assert_eq!(r.index(), i);
         }
+    }
+
+    /// The vocabulary is written once, here; every other place that lists it is checked against it.
+    #[test]
+    fn every_list_of_reasons_is_the_vocabulary() {
+        let stored: Vec<&str> = RejectionReason::ALL
+            .iter()
+            .filter(|r| **r != RejectionReason::Other)
+            .map(|r| r.as_str())
+            .collect();
+        let admin = include_str!("admin/assets/index.html");
+        let select = &admin[admin.find("id=\"f-reason\"").unwrap()..];
+        let select = &select[..select.find("</select>").unwrap()];
+        let options: Vec<&str> =
+            select.split("<option>").skip(1).map(|o| o.split('<').next().unwrap()).collect();
+        assert_eq!(options, stored, "the admin page's reason filter");
+
+        let log_store = include_str!("../docs/log-store.md");
+        let table = &log_store[log_store.find("### Rejection reasons").unwrap()..];
+        let documented: Vec<&str> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("|---"))
+            .skip(1)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.trim_start_matches("| `").split('`').next().unwrap())
+            .collect();
+        assert_eq!(documented, stored, "docs/log-store.md's table of rejection reasons");
+
+        let metrics = include_str!("../docs/metrics.md");
+        let line = metrics.lines().find(|l| l.starts_with("| `reason` |")).unwrap();
+        let labels: Vec<&str> = line.split('`').skip(3).step_by(2).collect();
+        let all: Vec<&str> = RejectionReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(labels, all, "docs/metrics.md's reason label values");
     }
 
     #[test]

@@ -101,6 +101,9 @@ impl Store {
 
     /// The sync service's side: marks up to `limit` of the oldest pending items done.
     pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
-        dispatch!(self, s => s.work_off_queue(org_id, limit).await)
+        match self {
+            Store::Postgres(s) => super::postgres::queue::work_off(s.pool(), org_id, limit).await,
+            Store::Sqlite(s) => super::sqlite::queue::work_off(s.pool(), org_id, limit).await,
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! reused only after a ping answers within a second. A connection whose query was cancelled, or
 //! whose path went silent without a FIN or RST, is closed instead of holding a pool slot forever.
 
+pub mod queue;
 pub mod read;
+pub mod reprocess;
 pub mod snapshot;
 
 use std::str::FromStr;
@@ -96,19 +98,5 @@ impl PgStore {
             Ok(done.rows_affected())
         })
         .await
-    }
-
-    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = now()
-             WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
-                          ORDER BY enqueued_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(org_id)
-        .bind(limit)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("working off the queue"))?;
-        Ok(done.rows_affected())
     }
 }

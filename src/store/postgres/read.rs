@@ -106,7 +106,7 @@ impl PgReadTx {
     }
 
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
-        let sql = sql::queue_stats("count(*) FILTER (WHERE reprocess)");
+        let sql = sql::queue_stats(super::queue::REPROCESS_COUNT);
         let tx = &mut self.tx;
         timed(self.timeout, "reading queue depth", sqlx::query_as(&sql).fetch_all(&mut **tx)).await
     }

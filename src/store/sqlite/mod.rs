@@ -1,6 +1,8 @@
 //! SQLite backend: the embedded default for demos and single-machine use.
 
+pub mod queue;
 pub mod read;
+pub mod reprocess;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -47,20 +49,5 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
         Ok(())
-    }
-
-    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = $3
-             WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
-                          ORDER BY enqueued_at LIMIT $2)",
-        )
-        .bind(org_id)
-        .bind(limit)
-        .bind(ts(Utc::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("working off the queue"))?;
-        Ok(done.rows_affected())
     }
 }

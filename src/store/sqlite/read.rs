@@ -64,7 +64,7 @@ impl SqliteReadTx {
     }
 
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
-        let sql = sql::queue_stats("sum(reprocess)");
+        let sql = sql::queue_stats(super::queue::REPROCESS_COUNT);
         let tx = &mut self.tx;
         timed(self.timeout, "reading queue depth", sqlx::query_as(&sql).fetch_all(&mut **tx)).await
     }

@@ -1,0 +1,318 @@
+//! Reprocessing: listing error events and re-enqueueing them for the portal sync service, with
+//! an audit row per request, on both backends.
+//!
+//! Safety rests on the database, not on memory, so that several exporter replicas may serve the
+//! API at once:
+//! - one transaction per request: its audit row and all its queue items commit together or not
+//!   at all;
+//! - `sync_queue_one_open_reprocess` (one open reprocess per event) with `ON CONFLICT DO NOTHING`:
+//!   a concurrent duplicate waits for the first writer and then inserts nothing;
+//! - `reprocess_requests_idempotency` (one completed request per principal and key): the same
+//!   Idempotency-Key waits for the first request and then replays its stored response.
+
+mod tx;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{postgres, sqlite, Result, Store, StoreError};
+use crate::domain::UNKNOWN_ORG;
+use tx::Tx;
+
+/// Which error events a listing or a reprocess request selects. Empty lists and `None` match all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EventFilter {
+    pub orgs: Vec<String>,
+    /// `rejected` or `failed`; error events only in any case.
+    pub outcome: Option<String>,
+    pub reasons: Vec<String>,
+    pub status_code: Option<i32>,
+    /// Inclusive.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Position in a newest-first listing: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub received_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+/// One rejected or failed event, as the listing shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorEvent {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub org_id: String,
+    pub received_at: DateTime<Utc>,
+    pub outcome: String,
+    pub http_status: i32,
+    pub rejection_reason: Option<String>,
+    pub error_detail: Option<String>,
+    pub reprocess_pending: bool,
+}
+
+/// What a reprocess request selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// Distinct event ids.
+    Ids(Vec<Uuid>),
+    Filter(EventFilter),
+}
+
+/// What happened to one selected event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    Enqueued,
+    /// Dry run: would have been enqueued.
+    WouldEnqueue,
+    AlreadyPending,
+    NotFound,
+    /// Accepted events are not reprocessed.
+    NotEligible,
+}
+
+/// Per-request figures, as the audit row keeps them. In a dry run `enqueued` counts the events
+/// that would have been enqueued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub requested: i32,
+    pub enqueued: i32,
+    pub already_pending: i32,
+    pub not_found: i32,
+    pub not_eligible: i32,
+}
+
+/// One row of `reprocess_requests`.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub request_id: Uuid,
+    pub requested_at: DateTime<Utc>,
+    pub principal: String,
+    /// `token` or `jwt`.
+    pub auth_method: &'static str,
+    pub remote_addr: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    pub dry_run: bool,
+    pub selection: Option<serde_json::Value>,
+    /// `completed`, `dry_run`, `replayed`, `rejected` or `failed`.
+    pub status: &'static str,
+    pub http_status: i32,
+    pub counts: Counts,
+    pub error_code: Option<String>,
+    pub response: Option<String>,
+}
+
+/// A reprocess request, ready to run.
+#[derive(Debug, Clone)]
+pub struct ReprocessCommand {
+    /// Status, counts and response are filled in by [`Store::reprocess`].
+    pub audit: AuditRow,
+    pub selection: Selection,
+    pub max_batch: usize,
+}
+
+/// The events of a request and what happened to each, in selection order.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub events: Vec<(Uuid, Disposition)>,
+    /// Enqueued events by org label (`_unknown` for orgs that are not configured).
+    pub enqueued_by_org: BTreeMap<String, u64>,
+}
+
+impl Resolution {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts { requested: self.events.len() as i32, ..Counts::default() };
+        for (_, d) in &self.events {
+            match d {
+                Disposition::Enqueued | Disposition::WouldEnqueue => c.enqueued += 1,
+                Disposition::AlreadyPending => c.already_pending += 1,
+                Disposition::NotFound => c.not_found += 1,
+                Disposition::NotEligible => c.not_eligible += 1,
+            }
+        }
+        c
+    }
+}
+
+/// The response of a completed request, stored for replays.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub http_status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReprocessOutcome {
+    Completed {
+        resolution: Resolution,
+        response: StoredResponse,
+    },
+    /// The Idempotency-Key was used before with the same request: its stored response.
+    Replayed(StoredResponse),
+    /// The Idempotency-Key was used before with a different request.
+    KeyReused,
+    /// The filter matches more events than one request may enqueue.
+    TooMany {
+        matched: i64,
+    },
+}
+
+/// A selected event before its disposition is known.
+pub(crate) struct Candidate {
+    pub event_id: Uuid,
+    pub org_id: String,
+    pub org_label: String,
+    pub eligible: bool,
+}
+
+impl Store {
+    /// Rejected and failed events matching `filter`, newest first, after `cursor`.
+    pub async fn error_events(
+        &self,
+        filter: &EventFilter,
+        cursor: Option<ListCursor>,
+        limit: i64,
+    ) -> Result<Vec<ErrorEvent>> {
+        match self {
+            Store::Postgres(s) => postgres::reprocess::error_events(s.pool(), filter, cursor, limit).await,
+            Store::Sqlite(s) => sqlite::reprocess::error_events(s.pool(), filter, cursor, limit).await,
+        }
+    }
+
+    /// Runs a reprocess request in one transaction. `render` builds the response from the
+    /// resolution; it is stored with the audit row so that a replayed Idempotency-Key gets it back.
+    pub async fn reprocess(
+        &self,
+        mut cmd: ReprocessCommand,
+        render: impl FnOnce(&Resolution) -> StoredResponse,
+    ) -> Result<ReprocessOutcome> {
+        let mut tx = Tx::begin(self).await?;
+        cmd.audit.status = if cmd.audit.dry_run { "dry_run" } else { "completed" };
+        let Some(audit_id) = tx.insert_audit(&cmd.audit).await? else {
+            // Another request (maybe on another replica, which we waited for) holds the key.
+            let key = cmd.audit.idempotency_key.as_deref().unwrap_or_default();
+            let (hash, status, body) = tx.find_claim(&cmd.audit.principal, key).await?;
+            tx.rollback().await?;
+            if hash.as_deref() != cmd.audit.request_hash.as_deref() {
+                return Ok(ReprocessOutcome::KeyReused);
+            }
+            return Ok(ReprocessOutcome::Replayed(StoredResponse { http_status: status as u16, body }));
+        };
+
+        let candidates = match &cmd.selection {
+            Selection::Ids(ids) => {
+                let found = tx.lookup_ids(ids).await?;
+                let mut by_id: BTreeMap<Uuid, Candidate> =
+                    found.into_iter().map(|c| (c.event_id, c)).collect();
+                ids.iter().map(|id| (*id, by_id.remove(id))).collect::<Vec<_>>()
+            }
+            Selection::Filter(filter) => {
+                let found = tx.lookup_filter(filter, cmd.max_batch as i64 + 1).await?;
+                if found.len() > cmd.max_batch {
+                    let matched = tx.count_filter(filter).await?;
+                    tx.rollback().await?;
+                    return Ok(ReprocessOutcome::TooMany { matched });
+                }
+                found.into_iter().map(|c| (c.event_id, Some(c))).collect()
+            }
+        };
+
+        // Sorted, so that two requests with overlapping events lock them in the same order.
+        let mut eligible: Vec<(&str, Uuid)> = candidates
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().filter(|c| c.eligible).map(|c| (c.org_id.as_str(), c.event_id)))
+            .collect();
+        eligible.sort_by_key(|(_, id)| *id);
+        let (fresh, fresh_disposition) = if cmd.audit.dry_run {
+            let pending = tx.pending_among(&eligible).await?;
+            let fresh = eligible.iter().map(|(_, id)| *id).filter(|id| !pending.contains(id)).collect();
+            (fresh, Disposition::WouldEnqueue)
+        } else {
+            let request_id = cmd.audit.request_id;
+            (tx.enqueue_reprocess(&eligible, request_id, &cmd.audit.principal).await?, Disposition::Enqueued)
+        };
+
+        let mut resolution = Resolution::default();
+        for (id, candidate) in &candidates {
+            let disposition = match candidate {
+                None => Disposition::NotFound,
+                Some(c) if !c.eligible => Disposition::NotEligible,
+                Some(c) if fresh.contains(&c.event_id) => {
+                    if !cmd.audit.dry_run {
+                        *resolution.enqueued_by_org.entry(c.org_label.clone()).or_default() += 1;
+                    }
+                    fresh_disposition
+                }
+                Some(_) => Disposition::AlreadyPending,
+            };
+            resolution.events.push((*id, disposition));
+        }
+        let response = render(&resolution);
+        cmd.audit.counts = resolution.counts();
+        cmd.audit.http_status = i32::from(response.http_status);
+        cmd.audit.response = Some(response.body.clone());
+        tx.finish_audit(audit_id, &cmd.audit).await?;
+        tx.commit().await?;
+        Ok(ReprocessOutcome::Completed { resolution, response })
+    }
+
+    /// Writes an audit row on its own: for requests that were rejected, failed or replayed.
+    pub async fn record_audit(&self, row: &AuditRow) -> Result<()> {
+        let mut tx = Tx::begin(self).await?;
+        tx.insert_audit(row).await?;
+        tx.commit().await
+    }
+}
+
+/// Error details can be long stack traces; a listing shows their start.
+pub(crate) const DETAIL_CHARS: usize = 2000;
+
+const OP: &str = "reprocessing";
+
+pub(crate) fn q(e: sqlx::Error) -> StoreError {
+    StoreError::Query { op: OP, source: e }
+}
+
+pub(crate) fn error_event<R: Row>(event_id: Uuid, r: &R) -> ErrorEvent
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i32: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    ErrorEvent {
+        id: r.get("id"),
+        event_id,
+        org_id: r.get("org_id"),
+        received_at: r.get("received_at"),
+        outcome: r.get("outcome"),
+        http_status: r.get("http_status"),
+        rejection_reason: r.get("rejection_reason"),
+        error_detail: r.get("error_detail"),
+        reprocess_pending: r.get("pending"),
+    }
+}
+
+pub(crate) fn candidate<R: Row>(event_id: Uuid, r: &R) -> Candidate
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let org_id: String = r.get("org_id");
+    let known: bool = r.get("known");
+    // Metric labels only for configured orgs, so that a writer cannot create series at will.
+    let org_label = if known { org_id.clone() } else { UNKNOWN_ORG.to_string() };
+    Candidate { event_id, org_id, org_label, eligible: r.get("eligible") }
+}
