@@ -3,6 +3,17 @@
 //! Two backends share one contract (see `docs/log-store.md`): PostgreSQL for production and SQLite
 //! as the embedded default. Everything above this module sees plain rows and cursors.
 
+/// Runs the same code on either backend's store; defined before the submodules so that they
+/// can use it too.
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            Store::Postgres($s) => $body,
+            Store::Sqlite($s) => $body,
+        }
+    };
+}
+
 mod bind;
 mod postgres;
 mod read;
@@ -109,15 +120,6 @@ impl Default for ConnectOptions {
 pub enum Store {
     Postgres(PgStore),
     Sqlite(SqliteStore),
-}
-
-macro_rules! dispatch {
-    ($self:expr, $s:ident => $body:expr) => {
-        match $self {
-            Store::Postgres($s) => $body,
-            Store::Sqlite($s) => $body,
-        }
-    };
 }
 
 impl Store {

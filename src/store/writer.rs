@@ -10,15 +10,6 @@ use super::{sql, NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, Res
 /// under PostgreSQL's 65535).
 const INSERT_CHUNK: usize = 3000;
 
-macro_rules! dispatch {
-    ($self:expr, $s:ident => $body:expr) => {
-        match $self {
-            Store::Postgres($s) => $body,
-            Store::Sqlite($s) => $body,
-        }
-    };
-}
-
 impl Store {
     pub async fn upsert_organization(&self, org: &NewOrganization) -> Result<()> {
         dispatch!(self, s => sqlx::query(sql::UPSERT_ORGANIZATION)
