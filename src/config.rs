@@ -11,24 +11,10 @@ use serde::Deserialize;
 use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
 use crate::health::config::{resolve_recovery_window, EdgeArgs};
+use crate::parse::invalid;
+pub use crate::parse::{parse_duration, ConfigError};
 use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
 use crate::web::{WebArgs, WebFileConfig, WebSettings};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("invalid {setting} {value:?}: {reason}")]
-    Invalid { setting: &'static str, value: String, reason: String },
-    #[error("missing {0}: give it on the command line, in the environment or in the config file")]
-    Missing(&'static str),
-}
-
-pub(crate) fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() }
-}
 
 /// Flags of `serve` (and of `demo`, which fills some itself).
 #[derive(Debug, Clone, Default, Args)]
@@ -194,14 +180,6 @@ impl Settings {
 pub fn parse_listen_address(text: &str) -> Result<SocketAddr, ConfigError> {
     let full = if text.starts_with(':') { format!("0.0.0.0{text}") } else { text.to_string() };
     full.parse().map_err(|e| invalid("--web.listen-address", text, e))
-}
-
-pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(text.trim()).map_err(|e| invalid(setting, text, e))?;
-    if d.is_zero() {
-        return Err(invalid(setting, text, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 pub fn parse_windows(texts: &[String]) -> Result<Vec<Window>, ConfigError> {

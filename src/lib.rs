@@ -12,6 +12,7 @@ pub mod domain;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod parse;
 pub mod probes;
 pub mod reprocess_counters;
 pub mod serve;

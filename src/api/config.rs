@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::parse::{invalid, ConfigError};
 
 pub const DEFAULT_ROLE_CLAIM: &str = "role";
 pub const DEFAULT_ADMIN_ROLE: &str = "global_admin";
@@ -201,10 +201,6 @@ impl Default for ApiSettings {
             limits: Limits::default(),
         }
     }
-}
-
-fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() }
 }
 
 impl ApiSettings {
@@ -424,17 +420,18 @@ mod tests {
 
     #[test]
     fn the_config_file_takes_an_api_section() {
+        // The body of the file's `[api]` table (config.rs nests it under that key).
         let text = format!(
-            "database_url = \"sqlite://x.db\"\n[api]\nmax_batch = 50\n\
+            "max_batch = 50\n\
              tokens = [{{ principal = \"ops\", sha256 = \"{HASH}\" }}, \
              {{ principal = \"ro\", role = \"viewer\", sha256 = \"{}\" }}]\n",
             HASH.replace('9', "8")
         );
-        let file: crate::config::FileConfig = toml::from_str(&text).unwrap();
-        let s = ApiSettings::resolve(&ApiArgs::default(), file.api.as_ref()).unwrap();
+        let file: ApiFileConfig = toml::from_str(&text).unwrap();
+        let s = ApiSettings::resolve(&ApiArgs::default(), Some(&file)).unwrap();
         assert_eq!(s.limits.max_batch, 50);
         assert_eq!((s.tokens[0].role.as_str(), s.tokens[1].role.as_str()), ("global_admin", "viewer"));
-        let bad: Result<crate::config::FileConfig, _> = toml::from_str("[api]\ntoken = \"plaintext\"\n");
+        let bad: Result<ApiFileConfig, _> = toml::from_str("token = \"plaintext\"\n");
         assert!(bad.unwrap_err().to_string().contains("unknown field"));
     }
 

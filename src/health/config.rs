@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::config::{invalid, parse_duration, ConfigError};
+use crate::parse::{invalid, parse_duration, ConfigError};
 
 pub const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(300);
 

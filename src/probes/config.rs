@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::config::{invalid, parse_duration, ConfigError};
+use crate::parse::{invalid, parse_duration, ConfigError};
 
 /// Default time between two probes of one target.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);

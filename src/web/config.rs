@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::parse::{invalid, ConfigError};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct WebArgs {
@@ -74,10 +74,6 @@ pub struct WebSettings {
     /// None: the telemetry path is open.
     pub telemetry_auth: Option<TelemetryAuth>,
     pub tls: Option<TlsFiles>,
-}
-
-fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() }
 }
 
 fn sha256_hex(setting: &'static str, text: &str) -> Result<[u8; 32], ConfigError> {
