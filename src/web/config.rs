@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
+use crate::credentials;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct WebArgs {
@@ -81,7 +82,7 @@ fn invalid(setting: &'static str, value: &str, reason: impl ToString) -> ConfigE
 }
 
 fn sha256_hex(setting: &'static str, text: &str) -> Result<[u8; 32], ConfigError> {
-    hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
+    credentials::parse_sha256_hex(text).ok_or_else(|| {
         invalid(setting, "(hidden)", "expected a sha256 as 64 hex digits (`hash-token` prints it)")
     })
 }
