@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod collector;
 pub mod config;
+pub mod credentials;
 pub mod domain;
 pub mod health;
 pub mod http;

@@ -46,10 +46,40 @@ impl RequestResult {
     }
 }
 
+/// Why the API refused a caller before any handler ran: the `reason` label of
+/// `webhook_api_refused_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Unauthorized,
+    Forbidden,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 2] = [Refusal::Unauthorized, Refusal::Forbidden];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::Forbidden => "forbidden",
+        }
+    }
+}
+
+impl From<Refusal> for RequestResult {
+    fn from(refusal: Refusal) -> RequestResult {
+        match refusal {
+            Refusal::Unauthorized => RequestResult::Unauthorized,
+            Refusal::Forbidden => RequestResult::Forbidden,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     requests: [u64; RequestResult::ALL.len()],
     enqueued_by_org: BTreeMap<String, u64>,
+    /// Keyed by route pattern, which the router bounds.
+    refused: BTreeMap<String, [u64; Refusal::ALL.len()]>,
 }
 
 #[derive(Debug, Default)]
@@ -70,11 +100,29 @@ impl ReprocessCounters {
         }
     }
 
+    /// Exports a route's refusals as zeros until the first one, so that `rate()` and `increase()`
+    /// see that first one.
+    pub fn declare_route(&self, route: &str) {
+        self.inner.lock().unwrap().refused.entry(route.to_string()).or_default();
+    }
+
+    /// `route` is the matched route pattern (`/api/v1/events`), never the request path.
+    pub fn record_refusal(&self, route: &str, refusal: Refusal) {
+        self.inner.lock().unwrap().refused.entry(route.to_string()).or_default()[refusal as usize] += 1;
+    }
+
     pub fn stats(&self) -> ReprocessStats {
         let inner = self.inner.lock().unwrap();
         ReprocessStats {
             requests: RequestResult::ALL.iter().map(|r| (r.as_str(), inner.requests[*r as usize])).collect(),
             enqueued_by_org: inner.enqueued_by_org.iter().map(|(o, n)| (o.clone(), *n)).collect(),
+            refused: inner
+                .refused
+                .iter()
+                .flat_map(|(route, n)| {
+                    Refusal::ALL.iter().map(|r| (route.clone(), r.as_str(), n[*r as usize]))
+                })
+                .collect(),
         }
     }
 }

@@ -94,4 +94,6 @@ pub struct ReprocessStats {
     pub requests: Vec<(&'static str, u64)>,
     /// (org label, events enqueued), sorted.
     pub enqueued_by_org: Vec<(String, u64)>,
+    /// (route, refusal reason, count) for every declared or refused route, zeros included.
+    pub refused: Vec<(String, &'static str, u64)>,
 }

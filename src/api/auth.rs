@@ -4,16 +4,13 @@
 //! Every failure is the same 401 to the caller; the reason goes to the debug log only, without the
 //! credential.
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config::{ApiSettings, JwtSettings, TokenEntry};
 use super::errors::ApiError;
-
-/// Longest credential considered: anything longer is refused before any work is done on it.
-const MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
+use crate::credentials;
 /// Tolerated clock skew with the identity provider.
 const LEEWAY_SECONDS: u64 = 30;
 
@@ -50,7 +47,7 @@ pub struct Authenticator {
 
 /// sha256 of a token, as configured with `--api.token-sha256`.
 pub fn token_sha256(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    credentials::sha256(token.as_bytes())
 }
 
 impl Authenticator {
@@ -64,7 +61,7 @@ impl Authenticator {
     }
 
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let credential = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+        let credential = credentials::bearer(headers).ok_or_else(ApiError::unauthorized)?;
         if let Some(entry) = self.match_token(credential) {
             return Ok(Principal {
                 name: entry.principal.clone(),
@@ -148,25 +145,11 @@ fn roles(claims: &serde_json::Value, path: &[String]) -> Vec<String> {
     }
 }
 
-/// The credential of `Authorization: Bearer <credential>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, credential) = value.split_once(' ')?;
-    let credential = credential.trim();
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || credential.is_empty()
-        || credential.len() > MAX_CREDENTIAL_BYTES
-    {
-        return None;
-    }
-    Some(credential)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::config::JwtKeys;
-    use axum::http::HeaderValue;
+    use axum::http::{header, HeaderValue};
     use jsonwebtoken::{encode, EncodingKey, Header};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -11,6 +11,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
+use crate::credentials;
 use crate::parse::{invalid, ConfigError};
 
 pub const DEFAULT_ROLE_CLAIM: &str = "role";
@@ -309,11 +310,8 @@ fn token_entry(
     if role.trim().is_empty() {
         return Err(invalid(setting, principal, "the role must not be empty"));
     }
-    let bytes = hex::decode(hex_text.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        // Never echo the value: someone may have pasted the token itself instead of its hash.
-        .ok_or_else(|| {
+    // Never echo the value: someone may have pasted the token itself instead of its hash.
+    let bytes = credentials::parse_sha256_hex(hex_text).ok_or_else(|| {
             invalid(
                 setting,
                 principal,

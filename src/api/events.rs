@@ -1,7 +1,6 @@
 //! GET /api/v1/events: recent rejected and failed events, newest first, with cursor pagination.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::DateTime;
@@ -9,7 +8,7 @@ use serde::Serialize;
 
 use super::errors::ApiError;
 use super::filter::{format_time, parse_orgs, parse_outcome, parse_reasons, parse_status, parse_time};
-use super::ApiState;
+use super::{Admin, ApiState};
 use crate::store::reprocess::{ErrorEvent, EventFilter, ListCursor};
 
 #[derive(Debug, Serialize)]
@@ -39,16 +38,14 @@ struct ListQuery {
     limit: i64,
 }
 
-pub async fn list(State(api): State<ApiState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    match list_inner(&api, &headers, query.as_deref().unwrap_or("")).await {
+pub async fn list(State(api): State<ApiState>, _: Admin, RawQuery(query): RawQuery) -> Response {
+    match list_inner(&api, query.as_deref().unwrap_or("")).await {
         Ok(page) => Json(page).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn list_inner(api: &ApiState, headers: &HeaderMap, query: &str) -> Result<Page, ApiError> {
-    let principal = api.auth.authenticate(headers)?;
-    api.auth.require_admin(&principal)?;
+async fn list_inner(api: &ApiState, query: &str) -> Result<Page, ApiError> {
     let q = parse_query(query, api.limits.default_page_size, api.limits.max_page_size)?;
     let mut rows = api.store.error_events(&q.filter, q.cursor, q.limit + 1).await.map_err(|e| {
         tracing::error!(error = %e, "listing error events failed");

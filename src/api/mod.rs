@@ -8,8 +8,11 @@ pub mod config;
 mod errors;
 mod events;
 mod filter;
+mod guard;
 mod openapi;
 mod reprocess;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -23,8 +26,12 @@ pub use config::{ApiArgs, ApiFileConfig, ApiSettings, Limits};
 pub use errors::ApiError;
 
 use auth::Authenticator;
+pub use guard::Admin;
 
 use crate::store::Store;
+
+const EVENTS_ROUTE: &str = "/api/v1/events";
+const REPROCESS_ROUTE: &str = "/api/v1/reprocess";
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -40,6 +47,10 @@ pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCount
     if !settings.enabled() {
         return Router::new().route("/api", any(disabled)).route("/api/{*rest}", any(disabled));
     }
+    // Every route but the OpenAPI document takes `Admin`, which counts its refusals.
+    for route in [EVENTS_ROUTE, REPROCESS_ROUTE] {
+        counters.declare_route(route);
+    }
     let state = ApiState {
         store,
         auth: Arc::new(Authenticator::new(settings)),
@@ -49,8 +60,8 @@ pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCount
     };
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
-        .route("/api/v1/events", get(events::list))
-        .route("/api/v1/reprocess", post(reprocess::create))
+        .route(EVENTS_ROUTE, get(events::list))
+        .route(REPROCESS_ROUTE, post(reprocess::create))
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
         .with_state(state)

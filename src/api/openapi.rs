@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use super::config::Limits;
 use super::ApiState;
 
-const TEMPLATE: &str = include_str!("openapi.json");
+pub(super) const TEMPLATE: &str = include_str!("openapi.json");
 
 pub fn document(limits: &Limits) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(TEMPLATE).expect("openapi.json is valid JSON");

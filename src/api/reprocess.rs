@@ -15,7 +15,7 @@ use super::auth::Principal;
 use super::body;
 use super::errors::ApiError;
 use super::filter::{parse_event_id, present, FilterInput};
-use super::ApiState;
+use super::{Admin, ApiState};
 use crate::reprocess_counters::RequestResult;
 use crate::store::reprocess::{
     AuditRow, Counts, Disposition, ReprocessCommand, ReprocessOutcome, Resolution, Selection, StoredResponse,
@@ -68,26 +68,9 @@ struct Context {
     idempotency_key: Option<String>,
 }
 
-pub async fn create(State(api): State<ApiState>, request: Request) -> Response {
+pub async fn create(State(api): State<ApiState>, Admin(principal): Admin, request: Request) -> Response {
     let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
     let (parts, body) = request.into_parts();
-    let principal = match api.auth.authenticate(&parts.headers) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(
-                remote_addr = remote_addr.as_deref().unwrap_or("-"),
-                "reprocess request refused: not authenticated"
-            );
-            api.counters.record_request(RequestResult::Unauthorized);
-            return e.into_response();
-        }
-    };
-    if let Err(e) = api.auth.require_admin(&principal) {
-        tracing::warn!(principal = %principal.name, remote_addr = remote_addr.as_deref().unwrap_or("-"),
-            "reprocess request refused: not a global admin");
-        api.counters.record_request(RequestResult::Forbidden);
-        return e.into_response();
-    }
     let mut ctx = Context { principal, remote_addr, request_id: Uuid::new_v4(), idempotency_key: None };
     match run(&api, &mut ctx, &parts.headers, body).await {
         Ok(response) => response,

@@ -343,6 +343,12 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         "Events re-enqueued for the portal sync service through the reprocessing API.",
         s.reprocess.enqueued_by_org.iter().map(|(org, n)| ([("org", org.as_str())], *n)),
     )?;
+    counters(
+        e,
+        "webhook_api_refused_requests",
+        "Requests to the reprocessing API refused before any work: 401 (unauthorized) or 403 (forbidden), by route.",
+        s.reprocess.refused.iter().map(|(route, reason, n)| ([("route", route.as_str()), ("reason", *reason)], *n)),
+    )?;
 
     gauges(
         e,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::credentials;
 use crate::parse::{invalid, ConfigError};
 
 #[derive(Debug, Clone, Default, Args)]
@@ -77,7 +78,7 @@ pub struct WebSettings {
 }
 
 fn sha256_hex(setting: &'static str, text: &str) -> Result<[u8; 32], ConfigError> {
-    hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
+    credentials::parse_sha256_hex(text).ok_or_else(|| {
         invalid(setting, "(hidden)", "expected a sha256 as 64 hex digits (`hash-token` prints it)")
     })
 }

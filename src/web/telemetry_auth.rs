@@ -9,10 +9,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config::{PasswordHash, TelemetryAuth};
+use crate::credentials::{self, sha256};
 
 #[derive(Clone)]
 struct Guard {
@@ -44,19 +44,8 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
     response
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 async fn allowed(guard: &Guard, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let Some((scheme, credential)) = value.split_once(' ') else { return false };
-    let credential = credential.trim();
-    if credential.len() > 8 * 1024 {
-        return false;
-    }
+    let Some((scheme, credential)) = credentials::authorization(headers) else { return false };
     if scheme.eq_ignore_ascii_case("bearer") {
         let digest = sha256(credential.as_bytes());
         return guard.auth.bearer_sha256.iter().fold(false, |ok, h| ok | bool::from(h.ct_eq(&digest)));
