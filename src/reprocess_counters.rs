@@ -75,7 +75,7 @@ impl From<Refusal> for RequestResult {
 }
 
 #[derive(Debug, Default)]
-struct Counts {
+struct Tally {
     requests: [u64; RequestResult::ALL.len()],
     enqueued_by_org: BTreeMap<String, u64>,
     /// Keyed by route pattern, which the router bounds.
@@ -84,7 +84,7 @@ struct Counts {
 
 #[derive(Debug, Default)]
 pub struct ReprocessCounters {
-    inner: Mutex<Counts>,
+    inner: Mutex<Tally>,
 }
 
 impl ReprocessCounters {

@@ -155,6 +155,24 @@ fn parse_query(query: &str, default_limit: i64, max_limit: i64) -> Result<ListQu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_openapi_document_names_the_fields_the_handler_writes() {
+        use super::super::openapi::{field_names, schema_properties};
+        let event = super::EventOut {
+            event_id: String::new(),
+            org: String::new(),
+            received_at: String::new(),
+            outcome: String::new(),
+            http_status: 0,
+            rejection_reason: None,
+            error_detail: None,
+            reprocess_pending: false,
+        };
+        assert_eq!(field_names(&event), schema_properties("/components/schemas/Event/properties"));
+        let page = super::Page { events: Vec::new(), next_cursor: None };
+        assert_eq!(field_names(&page), schema_properties("/components/schemas/EventPage/properties"));
+    }
+
     use super::*;
 
     #[test]

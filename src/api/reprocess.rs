@@ -294,3 +294,70 @@ fn audit_row(
         response,
     }
 }
+
+#[cfg(test)]
+mod openapi_tests {
+    use super::super::filter::FilterInput;
+    use super::super::openapi::{field_names, schema_properties};
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_names_the_fields_and_values_the_handler_uses() {
+        const SCHEMAS: &str = "/components/schemas";
+        let totals = Totals {
+            requested: 0,
+            enqueued: 0,
+            would_enqueue: 0,
+            already_pending: 0,
+            not_found: 0,
+            not_eligible: 0,
+        };
+        let result = EventResult { event_id: String::new(), result: Disposition::Enqueued };
+        let results = format!("{SCHEMAS}/ReprocessResponse/properties/results/items/properties");
+        assert_eq!(field_names(&result), schema_properties(&results));
+        let response =
+            ReprocessResponse { request_id: String::new(), dry_run: false, totals, results: vec![result] };
+        assert_eq!(
+            field_names(&response),
+            schema_properties(&format!("{SCHEMAS}/ReprocessResponse/properties"))
+        );
+        assert_eq!(
+            field_names(&response.totals),
+            schema_properties(&format!("{SCHEMAS}/ReprocessResponse/properties/totals/properties"))
+        );
+
+        let filter = FilterInput {
+            orgs: Vec::new(),
+            since: String::new(),
+            until: Some(String::new()),
+            outcome: Some(String::new()),
+            reasons: Some(Vec::new()),
+            status_code: Some(0),
+        };
+        assert_eq!(field_names(&filter), schema_properties(&format!("{SCHEMAS}/Filter/properties")));
+        let by_ids = ReprocessBody { event_ids: Some(Vec::new()), filter: None, dry_run: false };
+        assert_eq!(
+            field_names(&by_ids),
+            schema_properties(&format!("{SCHEMAS}/ReprocessRequest/oneOf/0/properties"))
+        );
+        let by_filter = ReprocessBody { event_ids: None, filter: Some(filter), dry_run: false };
+        assert_eq!(
+            field_names(&by_filter),
+            schema_properties(&format!("{SCHEMAS}/ReprocessRequest/oneOf/1/properties"))
+        );
+
+        // Every disposition the store can give is an enum value of the document, and nothing else.
+        let doc: serde_json::Value = serde_json::from_str(super::super::openapi::TEMPLATE).unwrap();
+        let values = doc
+            .pointer(&format!("{SCHEMAS}/ReprocessResponse/properties/results/items/properties/result/enum"))
+            .unwrap();
+        let all = [
+            Disposition::Enqueued,
+            Disposition::WouldEnqueue,
+            Disposition::AlreadyPending,
+            Disposition::NotFound,
+            Disposition::NotEligible,
+        ];
+        assert_eq!(values, &serde_json::to_value(all).unwrap());
+    }
+}
