@@ -20,6 +20,7 @@ mod collector_exactness;
 mod dashboard_queries;
 mod dashboard_static;
 mod demo;
+mod http_router;
 mod http_surface;
 mod infrastructure_health;
 mod last_healthy_restart;
