@@ -3,7 +3,7 @@
 # Uses the given URL, else a server on 127.0.0.1:5432, else starts a throwaway cluster
 # (initdb/pg_ctl refuse to run as root, so they run as the postgres user) stopped on exit.
 # WHE_TEST_THROWAWAY_PG=1 skips the local server. The tests hold on a busy shared server (they
-# keep write transactions open in another database themselves, tests/support/busy.rs).
+# keep write transactions open in another database themselves, tests/it/support/busy.rs).
 
 if [ -n "${WHE_TEST_DATABASE_URL:-}" ]; then
   echo "ensure-postgres: using WHE_TEST_DATABASE_URL" >&2

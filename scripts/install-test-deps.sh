@@ -24,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 
-# schemathesis (PyPI) for tests/api_schemathesis.rs, in a venv outside the repository.
+# schemathesis (PyPI) for tests/it/api_schemathesis.rs, in a venv outside the repository.
 SCHEMATHESIS_VERSION=4.32.5
 WHE_SCHEMATHESIS_VENV=${WHE_SCHEMATHESIS_VENV:-$HOME/.cache/whe-venv-schemathesis}
 if ! "$WHE_SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then

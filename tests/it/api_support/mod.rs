@@ -1,6 +1,5 @@
 //! Helpers shared by the reprocessing API tests: tokens, seeded events, HTTP calls, and direct
 //! reads of the queue and audit tables on either backend.
-#![allow(dead_code)]
 
 use chrono::{Duration, Utc};
 use reqwest::header::HeaderMap;
@@ -41,12 +40,6 @@ pub struct Seeded {
     pub failed: Vec<Uuid>,
     pub accepted: Vec<Uuid>,
     pub unknown_org: Uuid,
-}
-
-impl Seeded {
-    pub fn eligible(&self) -> Vec<Uuid> {
-        self.rejected.iter().chain(&self.failed).chain([&self.unknown_org]).copied().collect()
-    }
 }
 
 fn event(org: &str, minutes_ago: i64, outcome: &'static str, status: i32, reason: Option<&str>) -> NewEvent {

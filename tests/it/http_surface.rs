@@ -1,6 +1,6 @@
 //! The exporter's HTTP surface and command line, through the real binary.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

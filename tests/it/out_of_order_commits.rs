@@ -1,7 +1,7 @@
 //! PostgreSQL assigns a sequence value at insert but the row becomes visible at commit, so ids
 //! appear out of order. The collector must neither miss nor double-count such rows.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

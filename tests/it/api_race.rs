@@ -1,12 +1,11 @@
 //! Two exporter replicas on one PostgreSQL database receive identical reprocess requests at the
 //! same moment: each event gets exactly one open queue item, with or without an Idempotency-Key.
 
-mod api_support;
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
-use api_support::*;
+use crate::api_support::*;
 use serde_json::json;
 use uuid::Uuid;
 use webhook_health_exporter::store::{NewEvent, Store};

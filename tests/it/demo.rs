@@ -1,7 +1,7 @@
 //! The README's first command: `demo` serves /metrics for several orgs from an embedded SQLite
 //! store, with values moving as the simulator writes, and prints a working admin token.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,12 +1,12 @@
 //! The real exporter binary probing a local endpoint: last-healthy stops moving during an outage,
 //! survives an exporter crash and restart during the outage, and moves again after recovery.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::endpoint::Endpoint;
-use support::{metric, Exporter};
+use crate::support::endpoint::Endpoint;
+use crate::support::{metric, Exporter};
 
 const UP: &str = r#"webhook_infrastructure_up{component="endpoint:hook"}"#;
 const LAST_HEALTHY: &str = r#"webhook_last_healthy_timestamp_seconds{component="endpoint:hook"}"#;

@@ -1,8 +1,7 @@
 //! The bundled "Webhook health" Grafana dashboard as data: its panels, its PromQL and SQL targets
-//! and its template variables. Shared by the static checks (tests/dashboard_static.rs) and the
+//! and its template variables. Shared by the static checks (tests/it/dashboard_static.rs) and the
 //! tests that run the queries against a real Prometheus and PostgreSQL
-//! (tests/dashboard_queries.rs). Only std and serde_json.
-#![allow(dead_code)]
+//! (tests/it/dashboard_queries.rs). Only std and serde_json.
 
 use std::fs;
 use std::path::PathBuf;

@@ -12,7 +12,7 @@
 //! about a minute and a half. Needs `prometheus` and `prometheus-alertmanager` on PATH
 //! (`scripts/install-test-deps.sh`); without them the test fails.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use webhook_health_exporter::simulate::{self, SimConfig};
 
-use support::alertmanager::{Alertmanager, Delivered, WebhookReceiver};
-use support::endpoint::Endpoint;
-use support::prometheus::{alerting_rules_yaml, Prometheus, PrometheusConfig, Sample};
-use support::{free_port, metric, Exporter};
+use crate::support::alertmanager::{Alertmanager, Delivered, WebhookReceiver};
+use crate::support::endpoint::Endpoint;
+use crate::support::prometheus::{alerting_rules_yaml, Prometheus, PrometheusConfig, Sample};
+use crate::support::{free_port, metric, Exporter};
 
 const FOR_CAP_SECONDS: u64 = 60;
 const COMPONENT: &str = "endpoint:edge-hook";

@@ -1,10 +1,9 @@
 //! POST /api/v1/reprocess on PostgreSQL and SQLite, through the real binary over HTTP: results per
 //! event, dry runs, filters, idempotency, limits, bad input, atomicity, the audit trail, metrics.
 
-mod api_support;
-mod support;
+use crate::support;
 
-use api_support::*;
+use crate::api_support::*;
 use serde_json::json;
 use uuid::Uuid;
 use webhook_health_exporter::store::Store;
@@ -76,7 +75,7 @@ async fn results_per_event(url: String, store: Store) {
     assert!(!metrics.contains("ghost-org"), "unconfigured orgs are not labels");
     assert_eq!(support::metric(&metrics, "webhook_queue_reprocess_depth{org=\"contoso\"}"), Some(2.0));
 }
-on_both_backends!(results_are_given_per_event, crate::results_per_event);
+on_both_backends!(results_are_given_per_event, super::results_per_event);
 
 async fn dry_run_and_filters(url: String, store: Store) {
     let seeded = seed(&store).await;
@@ -113,7 +112,7 @@ async fn dry_run_and_filters(url: String, store: Store) {
     assert_eq!(a.body["totals"]["already_pending"], 3, "{}", a.text);
     assert_eq!(a.body["totals"]["would_enqueue"], 5);
 }
-on_both_backends!(dry_runs_and_filters, crate::dry_run_and_filters);
+on_both_backends!(dry_runs_and_filters, super::dry_run_and_filters);
 
 async fn idempotency(url: String, store: Store) {
     let seeded = seed(&store).await;
@@ -183,7 +182,7 @@ async fn idempotency(url: String, store: Store) {
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"replayed\"}"), Some(2.0));
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"dry_run\"}"), Some(1.0));
 }
-on_both_backends!(idempotency_keys_replay_and_refuse_other_requests, crate::idempotency);
+on_both_backends!(idempotency_keys_replay_and_refuse_other_requests, super::idempotency);
 
 async fn limits(url: String, store: Store) {
     let seeded = seed(&store).await;
@@ -226,7 +225,7 @@ async fn limits(url: String, store: Store) {
     let codes: Vec<i64> = audit.iter().map(|r| r["http_status"].as_i64().unwrap()).collect();
     assert_eq!(codes, [422, 422, 413]);
 }
-on_both_backends!(limits_name_the_limit_and_its_value, crate::limits);
+on_both_backends!(limits_name_the_limit_and_its_value, super::limits);
 
 async fn bad_input(url: String, store: Store) {
     let seeded = seed(&store).await;
@@ -278,7 +277,7 @@ async fn bad_input(url: String, store: Store) {
         post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&seeded.rejected) })).await;
     assert_eq!(a.body["totals"]["enqueued"], 5, "{}", a.text);
 }
-on_both_backends!(bad_input_is_refused_and_writes_nothing, crate::bad_input);
+on_both_backends!(bad_input_is_refused_and_writes_nothing, super::bad_input);
 
 async fn atomicity(url: String, store: Store) {
     let seeded = seed(&store).await;
@@ -320,7 +319,7 @@ async fn atomicity(url: String, store: Store) {
     let metrics = reqwest::get(exporter.url("/metrics")).await.unwrap().text().await.unwrap();
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"error\"}"), Some(1.0));
 }
-on_both_backends!(a_failing_transaction_leaves_nothing, crate::atomicity);
+on_both_backends!(a_failing_transaction_leaves_nothing, super::atomicity);
 
 async fn audit_trail(url: String, store: Store) {
     let seeded = seed(&store).await;
@@ -362,4 +361,4 @@ async fn audit_trail(url: String, store: Store) {
     assert_eq!(audit[2]["dry_run"], true);
     assert_eq!(audit[2]["enqueued"], 3, "a dry run records what would have been enqueued");
 }
-on_both_backends!(every_authorized_request_is_audited, crate::audit_trail);
+on_both_backends!(every_authorized_request_is_audited, super::audit_trail);

@@ -1,10 +1,7 @@
 //! GET /api/v1/events on PostgreSQL and SQLite: newest first, filters, cursor pagination, the
 //! pending flag, and refusals of malformed queries.
 
-mod api_support;
-mod support;
-
-use api_support::*;
+use crate::api_support::*;
 use serde_json::json;
 use webhook_health_exporter::store::Store;
 
@@ -96,7 +93,7 @@ async fn listing(url: String, store: Store) {
         assert_eq!((a.status.as_u16(), code(&a)), (status, want), "{query}: {}", a.text);
     }
 }
-on_both_backends!(events_are_listed_newest_first_with_filters_and_pages, crate::listing);
+on_both_backends!(events_are_listed_newest_first_with_filters_and_pages, super::listing);
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -136,4 +133,4 @@ async fn cli(url: String, store: Store) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
 }
-on_both_backends!(the_cli_prints_totals, crate::cli);
+on_both_backends!(the_cli_prints_totals, super::cli);

@@ -4,13 +4,12 @@
 //! missing credentials refused) must pass. schemathesis comes from PyPI, installed into a venv by
 //! scripts/install-test-deps.sh.
 
-mod api_support;
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use api_support::*;
+use crate::api_support::*;
 use sqlx::Row;
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::store::Store;
@@ -52,7 +51,7 @@ async fn schemathesis_finds_no_failure() {
     // Schema-aware authentication: unlike a fixed -H header, it lets schemathesis also send
     // requests without credentials and check that they are refused with 401.
     std::fs::write(&config, "[auth.openapi.bearerAuth]\nbearer = \"${WHE_FUZZ_TOKEN}\"\n").unwrap();
-    let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis_hooks.py");
+    let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/schemathesis_hooks.py");
     let examples = env_number("WHE_FUZZ_EXAMPLES", 150).to_string();
     let seed = env_number("WHE_FUZZ_SEED", 20240501).to_string();
     let out = Command::new(&bin)

@@ -2,12 +2,12 @@
 //! `webhook_store_up 0` and the last-known values, then catches up without losing events.
 //! The outage is a real TCP proxy in front of the real PostgreSQL, stopped and restarted.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::proxy::{target_of, Proxy};
 use chrono::Utc;
-use support::proxy::{target_of, Proxy};
 use webhook_health_exporter::simulate::{self, SimConfig};
 
 fn received_total(metrics: &str) -> f64 {

@@ -2,7 +2,7 @@
 //! open, retention deletes, exporter restarts, organizations and queue items that come and go,
 //! writers with skewed clocks. Every PostgreSQL case runs on a busy cluster (support::busy).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -1,17 +1,17 @@
 //! The real exporter binary against a log store whose path misbehaves, a server that restarts
 //! mid-traffic, and a retention job plus an exporter restart under a real Prometheus.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::Cluster;
+use crate::support::prometheus::{Prometheus, PrometheusConfig};
+use crate::support::proxy::{target_of, Proxy};
+use crate::support::{metric, parse_metrics, Exporter};
 use chrono::Utc;
-use support::cluster::Cluster;
-use support::prometheus::{Prometheus, PrometheusConfig};
-use support::proxy::{target_of, Proxy};
-use support::{metric, parse_metrics, Exporter};
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::store::{ConnectOptions, Store};
 

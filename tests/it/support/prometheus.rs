@@ -39,8 +39,6 @@ pub struct PrometheusConfig {
     pub rule_files: Vec<PathBuf>,
     /// Scrape and rule evaluation interval.
     pub interval: Duration,
-    /// More command-line flags, e.g. `--rules.alert.for-grace-period=1s`.
-    pub args: Vec<String>,
 }
 
 impl PrometheusConfig {
@@ -51,7 +49,6 @@ impl PrometheusConfig {
             alertmanager: None,
             rule_files: repository_rule_files(),
             interval: Duration::from_secs(1),
-            args: Vec::new(),
         }
     }
 
@@ -62,11 +59,6 @@ impl PrometheusConfig {
 
     pub fn rule_files(mut self, files: Vec<PathBuf>) -> PrometheusConfig {
         self.rule_files = files;
-        self
-    }
-
-    pub fn arg(mut self, flag: &str) -> PrometheusConfig {
-        self.args.push(flag.to_string());
         self
     }
 
@@ -133,15 +125,13 @@ impl Prometheus {
         let config_file = dir.path().join("prometheus.yml");
         std::fs::write(&config_file, config.yaml()).expect("writing prometheus.yml");
         let server = Server::start("prometheus", INSTALL_HINT, dir.path(), |addr| {
-            let mut args = vec![
+            vec![
                 format!("--config.file={}", config_file.display()),
                 format!("--storage.tsdb.path={}", dir.path().join("data").display()),
                 format!("--web.listen-address={addr}"),
                 // Send alerts without the default one-minute resend delay.
                 "--rules.alert.resend-delay=1s".to_string(),
-            ];
-            args.extend(config.args.iter().cloned());
-            args
+            ]
         })
         .await;
         Prometheus { server, client: reqwest::Client::new(), _dir: dir }

@@ -1,7 +1,7 @@
 //! Optional protection of /metrics (basic auth with a sha256 or bcrypt password hash, bearer
 //! tokens by sha256) and HTTPS, through the real binary.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};

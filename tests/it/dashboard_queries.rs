@@ -9,7 +9,7 @@
 //!
 //! A missing `prometheus` or `psql` FAILS the test: run scripts/install-test-deps.sh.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
@@ -22,8 +22,8 @@ use sqlx::{Column, Connection, PgConnection, Row, TypeInfo};
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::store::{NewOrganization, Store};
 
-use support::dashboard::{self as dash, PromTarget};
-use support::prometheus::{Labels, Prometheus, PrometheusConfig, EXPORTER_JOB};
+use crate::support::dashboard::{self as dash, PromTarget};
+use crate::support::prometheus::{Labels, Prometheus, PrometheusConfig, EXPORTER_JOB};
 
 // ------------------------------------------------------------------------- variable values
 

@@ -1,8 +1,6 @@
 //! Conformance suite, run on PostgreSQL and SQLite: every figure the exporter serves equals a
 //! direct SQL count over the store at the same moment, after history and after incremental reads.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Instant;
 

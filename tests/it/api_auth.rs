@@ -2,10 +2,9 @@
 //! versus 403, API tokens, HS256 JWTs (valid, expired, wrong audience, issuer, signature or role),
 //! credentials kept out of the log, the OpenAPI document, `hash-token`.
 
-mod api_support;
-mod support;
+use crate::support;
 
-use api_support::*;
+use crate::api_support::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 

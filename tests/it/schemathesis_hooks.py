@@ -1,10 +1,10 @@
-"""Schemathesis hooks for tests/api_schemathesis.rs.
+"""Schemathesis hooks for tests/it/api_schemathesis.rs.
 
 Reusing an Idempotency-Key for a different request is refused with 422 by design, a rule that
 depends on earlier requests and so cannot be stated in the schema. Generated keys repeat often
 ("0", "A", ...), so each schema-valid key gets a unique suffix (staying valid): every other
 schema-valid request must then succeed, a check this keeps strict. Idempotency itself is tested
-in tests/api_reprocess.rs and tests/api_race.rs.
+in tests/it/api_reprocess.rs and tests/it/api_race.rs.
 """
 
 import re

@@ -3,14 +3,13 @@
 //! carrying the reprocessing flag; a bad token is refused; a second click enqueues nothing twice.
 //! A screenshot of the page with results lands in test-artifacts/admin-reprocess.png.
 
-mod api_support;
-mod support;
+use crate::support;
 
-use api_support::{reprocess_items, seed, start, ADMIN_TOKEN, VIEWER_TOKEN};
+use crate::api_support::{reprocess_items, seed, start, ADMIN_TOKEN, VIEWER_TOKEN};
+use crate::support::browser::Browser;
 use chrono::{Duration, Utc};
 use fantoccini::Locator;
 use serde_json::json;
-use support::browser::Browser;
 
 async fn sign_in(browser: &Browser, base: &str, token: &str) {
     browser.client.goto(&format!("{base}/admin")).await.unwrap();

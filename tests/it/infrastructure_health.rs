@@ -1,7 +1,7 @@
 //! Infrastructure health: the endpoint probe against a real local HTTP endpoint, the Edge
 //! Function rule against a real log store (PostgreSQL and SQLite), and last-healthy persistence.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use webhook_health_exporter::probes::{self, ProbeArgs, ProbeTarget};
 use webhook_health_exporter::snapshot::ComponentHealth;
 use webhook_health_exporter::store::{NewLifecycleEvent, Store};
 
-use support::endpoint::Endpoint;
+use crate::support::endpoint::Endpoint;
 
 fn target(url: &str, timeout: Duration, interval: Duration) -> ProbeTarget {
     let args = ProbeArgs {

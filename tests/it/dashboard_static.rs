@@ -16,10 +16,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-#[path = "support/dashboard.rs"]
-mod dashboard;
-
-use dashboard::{
+use crate::support::dashboard::{
     dashboard, ds_uid, is_sql, panels, prom_targets, read, repo, sql_targets, str_of, targets, variable,
     variables_in, window_choices, PromTarget, DASHBOARD,
 };

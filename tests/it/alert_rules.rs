@@ -4,14 +4,12 @@
 //! `promtool` must be on `PATH` (Debian: `apt-get install prometheus`, or
 //! `scripts/install-test-deps.sh`). Without it these tests fail: they never skip.
 
-mod support;
-
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::prometheus::alerting_rules_yaml as yaml_files;
+use crate::support::prometheus::alerting_rules_yaml as yaml_files;
 
 const RUNBOOK_BASE: &str =
     "https://github.com/webhook-health-exporter/webhook-health-exporter/blob/main/docs/runbook.md#";

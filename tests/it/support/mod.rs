@@ -4,7 +4,6 @@
 //! a throwaway cluster when none is reachable) or, without it, the local server on
 //! 127.0.0.1:5432. A missing server fails the test with instructions; it never skips. Every
 //! PostgreSQL test runs on a busy cluster (`busy`): open write transactions in another database.
-#![allow(dead_code)]
 
 pub mod alertmanager;
 pub mod browser;
@@ -63,8 +62,8 @@ pub async fn fresh_sqlite() -> (String, Store, tempfile::TempDir) {
     (url, store, dir)
 }
 
-/// Runs one async test body against both backends.
-#[macro_export]
+/// Runs one async test body against both backends. `main.rs` declares `#[macro_use] mod support;`
+/// first, so every test module can use it; `$crate` is the test binary, whose root holds `support`.
 macro_rules! on_both_backends {
     ($(#[$meta:meta])* $name:ident, $body:path) => {
         mod $name {

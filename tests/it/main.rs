@@ -1,0 +1,31 @@
+//! Every integration test in one binary (issue #13): the harness in `support` and `api_support`
+//! is compiled once, and the test build links one executable instead of one per file.
+//!
+//! One module per area; run one of them with e.g. `cargo test --test it -- collector_exactness`.
+
+// First, so that `on_both_backends!` is in scope in every module below.
+#[macro_use]
+mod support;
+mod api_support;
+
+mod admin_browser;
+mod alert_rules;
+mod alerts_e2e;
+mod api_auth;
+mod api_events;
+mod api_race;
+mod api_reprocess;
+mod api_schemathesis;
+mod collector_exactness;
+mod dashboard_queries;
+mod dashboard_static;
+mod demo;
+mod http_router;
+mod http_surface;
+mod infrastructure_health;
+mod last_healthy_restart;
+mod never_stale;
+mod out_of_order_commits;
+mod store_healing;
+mod store_outage;
+mod web_security;
