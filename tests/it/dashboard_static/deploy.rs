@@ -1,0 +1,353 @@
+//! Provisioning, compose, Docker and the external checkers (promtool, amtool, docker-compose).
+
+use super::*;
+
+// ------------------------------------------------------------------------------ provisioning
+
+/// The `datasources:` entries of datasources.yaml as flat key -> value maps (nested keys are
+/// joined with '.'), enough for this file's simple structure.
+fn provisioned_datasources() -> Vec<BTreeMap<String, String>> {
+    let text = read(DATASOURCES);
+    let mut out: Vec<BTreeMap<String, String>> = Vec::new();
+    let mut parents: Vec<(usize, String)> = Vec::new();
+    for line in text.lines() {
+        let content = line.split(" #").next().unwrap();
+        if content.trim().is_empty() || content.trim_start().starts_with('#') {
+            continue;
+        }
+        let indent = content.len() - content.trim_start().len();
+        let mut item = content.trim_start();
+        let mut indent_eff = indent;
+        if let Some(rest) = item.strip_prefix("- ") {
+            if indent == 2 {
+                out.push(BTreeMap::new());
+                parents.clear();
+            }
+            item = rest;
+            indent_eff = indent + 2;
+        }
+        let Some((k, v)) = item.split_once(':') else {
+            continue;
+        };
+        while parents.last().is_some_and(|(i, _)| *i >= indent_eff) {
+            parents.pop();
+        }
+        let mut key: Vec<String> = parents.iter().map(|(_, k)| k.clone()).collect();
+        key.push(k.trim().to_string());
+        let v = v.trim();
+        if v.is_empty() {
+            parents.push((indent_eff, k.trim().to_string()));
+        } else if let Some(ds) = out.last_mut() {
+            ds.insert(key.join("."), v.trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn datasources_are_provisioned_with_the_uids_the_dashboard_uses() {
+    let text = read(DATASOURCES);
+    assert!(text.contains("apiVersion: 1"));
+    let ds = provisioned_datasources();
+    let by_uid = |uid: &str| {
+        ds.iter()
+            .find(|d| d.get("uid").map(String::as_str) == Some(uid))
+            .unwrap_or_else(|| panic!("no provisioned data source with uid {uid}"))
+    };
+    assert_eq!(by_uid(PROMETHEUS_UID)["type"], "prometheus");
+    assert_eq!(
+        by_uid(PROMETHEUS_UID)["jsonData.timeInterval"],
+        "15s",
+        "timeInterval must match the scrape interval"
+    );
+    assert_eq!(by_uid("alertmanager")["type"], "alertmanager");
+    let pg = by_uid(LOGSTORE_UID);
+    assert_eq!(pg["type"], LOGSTORE_TYPE);
+    assert_eq!(pg["user"], "grafana_reader", "Grafana must use the read-only role");
+    assert_eq!(
+        pg["secureJsonData.password"], "${GRAFANA_LOGSTORE_PASSWORD}",
+        "the password must come from the environment"
+    );
+    for d in &ds {
+        for (k, v) in d {
+            if k.to_lowercase().contains("password") || k.to_lowercase().contains("secret") {
+                assert!(v.starts_with("${"), "{k} must come from the environment");
+            }
+        }
+    }
+
+    // The dashboard's default Prometheus is the provisioned one.
+    let d = dashboard();
+    assert_eq!(variable(&d, "datasource")["current"]["value"], PROMETHEUS_UID);
+}
+
+#[test]
+fn dashboard_provider_points_at_the_mounted_dashboards() {
+    let text = read(DASHBOARD_PROVIDERS);
+    assert!(text.contains("apiVersion: 1"));
+    assert!(text.contains("type: file"));
+    let path = text.lines().find_map(|l| l.trim().strip_prefix("path:")).expect("provider path").trim();
+    let compose = read(COMPOSE);
+    assert!(
+        compose.contains(&format!("- ./grafana/dashboards:{path}:ro")),
+        "docker-compose.yml must mount grafana/dashboards at {path}"
+    );
+    assert!(compose.contains("- ./grafana/provisioning:/etc/grafana/provisioning:ro"));
+}
+
+#[test]
+fn postgres_init_creates_a_read_only_role_for_every_log_store_table() {
+    let sql = read(READER_SQL);
+    assert!(sql.contains("\\getenv reader_password GRAFANA_LOGSTORE_PASSWORD"));
+    assert!(sql.contains("CREATE ROLE grafana_reader"));
+    assert!(sql.contains("default_transaction_read_only = on"));
+    assert!(!sql.to_uppercase().contains("PASSWORD '"), "no literal password in {READER_SQL}");
+    for table in schema_tables().keys() {
+        assert!(sql.contains(&format!("'{table}'")), "{READER_SQL} does not grant SELECT on {table}");
+    }
+    for forbidden in ["GRANT INSERT", "GRANT UPDATE", "GRANT DELETE", "GRANT ALL"] {
+        assert!(!sql.to_uppercase().contains(forbidden), "{forbidden} for Grafana");
+    }
+    let init = read(READER_INIT);
+    assert!(init.contains("GRAFANA_LOGSTORE_PASSWORD"));
+    assert!(init.contains("grafana_reader.psql"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(repo().join(READER_INIT)).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{READER_INIT} must be executable (else the entrypoint sources it)");
+    }
+}
+
+// --------------------------------------------------------------------------- compose & docker
+
+/// Host paths (`./x:/y`) mounted by docker-compose.yml.
+fn compose_host_mounts() -> Vec<String> {
+    read(COMPOSE)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|l| l.starts_with("./") || l.starts_with("../"))
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_host_path_mounted_by_compose_exists() {
+    let mounts = compose_host_mounts();
+    assert!(mounts.len() >= 6, "mounts not found in {COMPOSE}");
+    for m in mounts {
+        assert!(repo().join(&m).exists(), "{COMPOSE} mounts {m}, which does not exist in the repository");
+    }
+}
+
+#[test]
+fn compose_images_are_pinned_and_secrets_come_from_the_environment() {
+    let compose = read(COMPOSE);
+    for line in compose.lines().map(str::trim) {
+        if let Some(image) = line.strip_prefix("image:") {
+            let image = image.trim();
+            if image == "webhook-health-exporter:local" {
+                continue;
+            }
+            let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            assert!(
+                tag.chars().any(|c| c.is_ascii_digit()) && !tag.contains("latest"),
+                "image {image} is not pinned to a version"
+            );
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        // A password is never written here: keys holding one take it from the environment,
+        // and every interpolation of one is required (`:?`), never defaulted (`:-`).
+        if let Some((key, value)) = line.split_once(": ") {
+            if key.contains("PASSWORD") {
+                assert!(value.trim().starts_with("${"), "`{line}`: password not from the environment");
+            }
+        }
+        for part in line.split("${").skip(1) {
+            let var = part.split('}').next().unwrap();
+            if var.contains("PASSWORD") {
+                assert!(var.contains(":?"), "`{line}`: ${{{var}}} must be required (`:?`), no default");
+            }
+        }
+    }
+    for service in
+        ["postgres:", "migrate:", "exporter:", "simulator:", "prometheus:", "alertmanager:", "grafana:"]
+    {
+        assert!(compose.contains(&format!("\n  {service}\n")), "service {service} missing");
+    }
+    assert!(compose.contains("profiles: [\"demo\"]"), "simulator under the demo profile");
+    assert!(compose.contains("condition: service_completed_successfully"));
+    assert!(compose.contains("condition: service_healthy"));
+}
+
+#[test]
+fn compose_exporter_computes_every_window_the_dashboard_offers() {
+    let compose = read(COMPOSE);
+    let lines: Vec<&str> = compose.lines().map(str::trim).collect();
+    let configured: BTreeSet<&str> =
+        lines.windows(2).filter(|w| w[0] == "- --window").filter_map(|w| w[1].strip_prefix("- ")).collect();
+    for w in window_choices(&dashboard()) {
+        assert!(
+            configured.contains(w.as_str()),
+            "the dashboard offers window {w}; configure `--window {w}` on the exporter"
+        );
+    }
+}
+
+#[test]
+fn prometheus_scrapes_the_exporter_and_loads_the_repository_rules() {
+    let text = read(PROMETHEUS_CONFIG);
+    assert!(text.contains(&format!("- job_name: {EXPORTER_JOB}")));
+    assert!(text.contains("- exporter:9877"), "scrape the compose service `exporter`");
+    assert!(text.contains("- alertmanager:9093"));
+    assert!(read(COMPOSE).contains("- ./alerting-rules:/alerting-rules:ro"));
+
+    // rule_files are relative so they resolve both in the repository and in the container.
+    let base = repo().join("deploy/prometheus");
+    let mut rule_files = 0;
+    let mut in_rules = false;
+    for line in text.lines() {
+        if line.starts_with("rule_files:") {
+            in_rules = true;
+        } else if in_rules && line.trim_start().starts_with("- ") {
+            let rel = line.trim_start()[2..].trim();
+            assert!(!rel.starts_with('/'), "rule_files entry {rel} must be relative");
+            let mut resolved = PathBuf::new();
+            for c in base.join(rel).components() {
+                match c {
+                    Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    other => resolved.push(other),
+                }
+            }
+            assert!(
+                resolved.starts_with(repo().join("alerting-rules")),
+                "rule_files entry {rel} resolves outside alerting-rules/"
+            );
+            rule_files += 1;
+        } else if in_rules && !line.trim().is_empty() && !line.starts_with(' ') {
+            in_rules = false;
+        }
+    }
+    assert_eq!(rule_files, 2, "alerts/*.yaml and rules/*.yaml");
+}
+
+#[test]
+fn dockerfile_is_multi_stage_and_runs_as_non_root() {
+    let text = read(DOCKERFILE);
+    let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert!(froms.len() >= 2, "multi-stage build expected");
+    assert!(froms[0].contains("rust:") && froms[0].contains(" AS builder"));
+    assert!(froms.last().unwrap().contains("debian:") && froms.last().unwrap().contains("-slim"));
+    let user = text.lines().rev().find_map(|l| l.strip_prefix("USER ")).expect("USER in the runtime stage");
+    assert!(!["root", "0", "0:0"].contains(&user.trim()), "the runtime must not run as root");
+    assert!(text.contains("ENTRYPOINT [\"/usr/local/bin/webhook-health-exporter\"]"));
+    assert!(text.contains("--locked"));
+    let ignore = read(".dockerignore");
+    for entry in ["target", ".git", ".env"] {
+        assert!(ignore.lines().any(|l| l.trim() == entry), ".dockerignore must exclude {entry}");
+    }
+}
+
+// ------------------------------------------------------------------------- external checkers
+
+/// Runs a checker from the repository root. A missing tool is a test failure, not a skip.
+fn run_tool(tool: &str, args: &[&str], envs: &[(&str, &str)], clear_env: bool) -> Output {
+    let mut cmd = Command::new(tool);
+    cmd.args(args).current_dir(repo());
+    if clear_env {
+        cmd.env_clear();
+        for keep in ["PATH", "HOME", "LANG"] {
+            if let Ok(v) = std::env::var(keep) {
+                cmd.env(keep, v);
+            }
+        }
+    }
+    cmd.envs(envs.iter().copied());
+    match cmd.output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            panic!("`{tool}` is not installed: {INSTALL_HINT}")
+        }
+        Err(e) => panic!("cannot run `{tool}`: {e}"),
+    }
+}
+
+fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const COMPOSE_TEST_ENV: &[(&str, &str)] = &[
+    ("POSTGRES_PASSWORD", "test-only-postgres"),
+    ("GRAFANA_LOGSTORE_PASSWORD", "test-only-reader"),
+    ("GRAFANA_ADMIN_PASSWORD", "test-only-admin"),
+];
+
+#[test]
+fn promtool_accepts_the_prometheus_config() {
+    let out = run_tool("promtool", &["check", "config", PROMETHEUS_CONFIG], &[], false);
+    assert_success("promtool check config", &out);
+}
+
+#[test]
+fn amtool_accepts_the_alertmanager_config() {
+    let out = run_tool("amtool", &["check-config", ALERTMANAGER_CONFIG], &[], false);
+    assert_success("amtool check-config", &out);
+}
+
+#[test]
+fn alertmanager_routes_by_severity() {
+    let config = format!("--config.file={ALERTMANAGER_CONFIG}");
+    for (severity, receiver) in [("critical", "critical"), ("warning", "warning"), ("info", "default")] {
+        let label = format!("severity={severity}");
+        let out = run_tool(
+            "amtool",
+            &["config", "routes", "test", &config, "alertname=WebhookQueueBacklog", &label],
+            &[],
+            false,
+        );
+        assert_success("amtool config routes test", &out);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            receiver,
+            "severity {severity} must reach receiver {receiver}"
+        );
+    }
+}
+
+/// An empty env file, so a developer's `.env` cannot influence the compose checks.
+fn empty_env_file(name: &str) -> String {
+    let path = std::env::temp_dir().join(format!("whe-{name}-{}.env", std::process::id()));
+    fs::write(&path, "").unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn docker_compose_accepts_the_stack() {
+    let env_file = empty_env_file("compose-ok");
+    for args in [
+        &["-f", COMPOSE, "--env-file", &env_file, "config", "-q"][..],
+        &["-f", COMPOSE, "--env-file", &env_file, "--profile", "demo", "config", "-q"][..],
+    ] {
+        let out = run_tool("docker-compose", args, COMPOSE_TEST_ENV, true);
+        assert_success(&format!("docker-compose {}", args.join(" ")), &out);
+    }
+}
+
+#[test]
+fn docker_compose_refuses_to_start_without_passwords() {
+    let env_file = empty_env_file("compose-no-secrets");
+    let out =
+        run_tool("docker-compose", &["-f", COMPOSE, "--env-file", &env_file, "config", "-q"], &[], true);
+    assert!(!out.status.success(), "the stack must not start with default or empty passwords");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PASSWORD"));
+}

@@ -1,0 +1,339 @@
+//! Static checks of the "Webhook health" Grafana dashboard, its provisioning and the deployment
+//! files (Prometheus, Alertmanager, docker-compose, PostgreSQL init, Dockerfile).
+//!
+//! Only std and serde_json. The checks that run `promtool`, `amtool` and `docker-compose` FAIL,
+//! never skip, when a tool is missing: run `scripts/install-test-deps.sh`.
+//!
+//! Every PromQL target is a plain `expr` and every SQL target a plain `rawSql`; the only
+//! template variables they use are listed in `PROM_VARIABLES` / `SQL_VARIABLES`, so tests that
+//! run the queries against a real Prometheus / PostgreSQL can substitute them mechanically.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Component, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::dashboard::{
+    dashboard, ds_uid, is_sql, panels, prom_targets, read, repo, sql_targets, str_of, targets, variable,
+    variables_in, window_choices, PromTarget, DASHBOARD,
+};
+
+const DATASOURCES: &str = "grafana/provisioning/datasources/datasources.yaml";
+const DASHBOARD_PROVIDERS: &str = "grafana/provisioning/dashboards/dashboards.yaml";
+const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
+const ALERTMANAGER_CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
+const COMPOSE: &str = "docker-compose.yml";
+const DOCKERFILE: &str = "Dockerfile";
+const METRICS_DOC: &str = "docs/metrics.md";
+const SCHEMA: &str = "migrations/postgres/0001_log_store.sql";
+const READER_SQL: &str = "deploy/postgres/init/grafana_reader.psql";
+const READER_INIT: &str = "deploy/postgres/init/10-grafana-reader.sh";
+
+const INSTALL_HINT: &str = "run scripts/install-test-deps.sh (apt-get install prometheus \
+                            prometheus-alertmanager docker-compose)";
+
+const PROMETHEUS_UID: &str = "prometheus";
+const LOGSTORE_UID: &str = "webhook-logstore";
+const LOGSTORE_TYPE: &str = "grafana-postgresql-datasource";
+const EXPORTER_JOB: &str = "webhook-health-exporter";
+
+/// Metrics without an `org` label: their selectors need no organization filter.
+/// Everything else the dashboard reads is per organization and must be filtered by `$org`.
+const GLOBAL_METRICS: &[&str] = &[
+    "up", // Prometheus' own scrape health of the exporter job
+    "webhook_store_up",
+    "webhook_infrastructure_up",
+    "webhook_last_healthy_timestamp_seconds",
+    "webhook_edge_function_exits_total",
+    "webhook_probe_success",
+    "webhook_probe_duration_seconds",
+    "webhook_probe_status_code",
+    "webhook_exporter_build_info",
+    "webhook_exporter_collect_duration_seconds",
+    "webhook_exporter_last_collect_success_timestamp_seconds",
+    "webhook_exporter_collect_errors_total",
+    "webhook_exporter_rows_read_total",
+];
+
+/// Alerts of alerting-rules/ whose labels carry no org (infrastructure and the monitor itself):
+/// an `ALERTS{alertname="..."}` selector for one of them needs no organization filter.
+const GLOBAL_ALERTS: &[&str] =
+    &["WebhookInfrastructureOutage", "WebhookLogStoreDown", "WebhookExporterDown", "WebhookExporterAbsent"];
+
+const KNOWN_ALERTS: &[&str] = &[
+    "WebhookHighRejectionRate",
+    "WebhookInfrastructureOutage",
+    "WebhookLogStoreDown",
+    "WebhookExporterDown",
+    "WebhookExporterAbsent",
+    "WebhookOrgSilent",
+    "WebhookAuthRejectionSpike",
+    "WebhookEndpointUrlChanged",
+    "WebhookQueueBacklog",
+];
+
+/// The organization filter every per-org selector must carry. `org=~"$org|"` additionally keeps
+/// series without an org label (used for the list of other firing alerts).
+const ORG_FILTERS: &[&str] = &["$org", "$org|"];
+
+/// Template variables PromQL targets may use.
+const PROM_VARIABLES: &[&str] = &["$org", "$window", "$__rate_interval", "$__interval"];
+/// Template variables SQL targets may use. `${org:regex}` is used because with the custom
+/// all-value `.*` Grafana does not quote or list-format `$org` in SQL.
+const SQL_VARIABLES: &[&str] = &["$__timeFilter", "${org:regex}"];
+const SQL_ORG_FILTER: &str = "~ '^(${org:regex})$'";
+
+const ADMIN_LINK: &str = "${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}";
+
+// ------------------------------------------------------------------- a small PromQL scanner
+
+#[derive(Debug)]
+struct Matcher {
+    label: String,
+    op: String,
+    value: String,
+}
+
+#[derive(Debug)]
+struct Selector {
+    metric: String,
+    matchers: Vec<Matcher>,
+    /// The range of a range selector (`[...]`), if any.
+    range: Option<String>,
+    /// The function whose first argument this selector is, e.g. `rate`.
+    call: Option<String>,
+}
+
+impl Selector {
+    fn matchers_of(&self, label: &str) -> Vec<&Matcher> {
+        self.matchers.iter().filter(|m| m.label == label).collect()
+    }
+}
+
+const PROMQL_KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "inf",
+    "nan",
+];
+/// Keywords followed by a parenthesised label list rather than an expression.
+const LABEL_LIST_KEYWORDS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the string literal starting at `i` (quote char at `i`).
+fn skip_string(b: &[u8], i: usize) -> usize {
+    let q = b[i];
+    let mut j = i + 1;
+    while j < b.len() && b[j] != q {
+        if b[j] == b'\\' && q != b'`' {
+            j += 1;
+        }
+        j += 1;
+    }
+    j + 1
+}
+
+fn parse_matchers(body: &str) -> Vec<Matcher> {
+    let b = body.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        i = skip_ws(b, i);
+        if i >= b.len() {
+            break;
+        }
+        let start = i;
+        while i < b.len() && is_ident(b[i]) {
+            i += 1;
+        }
+        let label = body[start..i].to_string();
+        i = skip_ws(b, i);
+        let op = ["=~", "!~", "!=", "="]
+            .into_iter()
+            .find(|op| body[i..].starts_with(op))
+            .unwrap_or_else(|| panic!("cannot parse matchers `{body}`"));
+        i = skip_ws(b, i + op.len());
+        assert!(i < b.len() && (b[i] == b'"' || b[i] == b'\''), "matcher value is not quoted in `{body}`");
+        let end = skip_string(b, i);
+        out.push(Matcher { label, op: op.to_string(), value: body[i + 1..end - 1].to_string() });
+        i = skip_ws(b, end);
+        if i < b.len() && b[i] == b',' {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The vector selectors of a PromQL expression, in order. Good enough for the expressions of
+/// this dashboard (no subqueries, no `{__name__=...}` selectors).
+fn selectors(expr: &str) -> Vec<Selector> {
+    let b = expr.as_bytes();
+    let mut out: Vec<Selector> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' || c == b'\'' || c == b'`' {
+            i = skip_string(b, i);
+        } else if c == b'#' {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c.is_ascii_digit() || c == b'.' {
+            // A number or a duration: never the start of a metric name.
+            while i < b.len() && (is_ident(b[i]) || b[i] == b'.') {
+                i += 1;
+            }
+        } else if is_ident_start(c) {
+            let start = i;
+            while i < b.len() && is_ident(b[i]) {
+                i += 1;
+            }
+            let word = &expr[start..i];
+            let next = skip_ws(b, i);
+            if LABEL_LIST_KEYWORDS.contains(&word) && next < b.len() && b[next] == b'(' {
+                i = expr[next..].find(')').map(|e| next + e + 1).expect("unclosed label list");
+                continue;
+            }
+            let grouped_aggregation = ["by", "without"].iter().any(|k| {
+                expr[next..].starts_with(k)
+                    && !expr[next + k.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if PROMQL_KEYWORDS.contains(&word) || grouped_aggregation || (next < b.len() && b[next] == b'(') {
+                continue; // keyword, function or aggregation (`sum by (org) (...)`)
+            }
+            // The function this selector is the first argument of, if any.
+            let before = expr[..start].trim_end();
+            let call = before.strip_suffix('(').map(|f| {
+                let f = f.trim_end();
+                let s =
+                    f.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|p| p + 1).unwrap_or(0);
+                f[s..].to_string()
+            });
+            let mut sel = Selector { metric: word.to_string(), matchers: Vec::new(), range: None, call };
+            i = next;
+            if i < b.len() && b[i] == b'{' {
+                let mut j = i + 1;
+                while j < b.len() && b[j] != b'}' {
+                    if b[j] == b'"' || b[j] == b'\'' {
+                        j = skip_string(b, j);
+                    } else {
+                        j += 1;
+                    }
+                }
+                sel.matchers = parse_matchers(&expr[i + 1..j]);
+                i = skip_ws(b, j + 1);
+            }
+            if i < b.len() && b[i] == b'[' {
+                let end = expr[i..].find(']').map(|e| i + e).expect("unclosed range");
+                sel.range = Some(expr[i + 1..end].trim().to_string());
+                i = end + 1;
+            }
+            out.push(sel);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Metric name -> label names, from the metric contract docs/metrics.md.
+fn metric_contract() -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for line in read(METRICS_DOC).lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | `name` | type | labels | meaning |
+        if cells.len() < 5 || !cells[1].starts_with("`webhook_") {
+            continue;
+        }
+        let name = cells[1].trim_matches('`').to_string();
+        let labels = cells[3]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`').to_string())
+            .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        out.insert(name, labels);
+    }
+    assert!(out.len() > 20, "could not read the metric tables of {METRICS_DOC}");
+    out
+}
+
+/// Table name -> column names, from the log-store schema.
+fn schema_tables() -> BTreeMap<String, BTreeSet<String>> {
+    let sql = read(SCHEMA);
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, BTreeSet<String>)> = None;
+    for line in sql.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+            let name = rest.split_whitespace().next().unwrap().trim_end_matches('(');
+            current = Some((name.to_string(), BTreeSet::new()));
+        } else if t.starts_with(");") {
+            if let Some((name, cols)) = current.take() {
+                out.insert(name, cols);
+            }
+        } else if let Some((_, cols)) = current.as_mut() {
+            let first = t.split_whitespace().next().unwrap_or("");
+            if !first.is_empty()
+                && first.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                cols.insert(first.to_string());
+            }
+        }
+    }
+    assert!(out.contains_key("webhook_events"), "cannot parse {SCHEMA}");
+    out
+}
+
+mod deploy;
+mod panels;
+
+// ------------------------------------------------------------------- the scanner itself
+
+#[test]
+fn selector_scanner_understands_the_dashboard_idioms() {
+    let s = selectors(
+        "sum by (org) (max by (org, reason, code) (rate(webhook_payloads_rejected_total\
+         {org=~\"$org\"}[$__rate_interval]))) / clamp_min(max by (org) \
+         (webhook_window_payloads_received{org=~\"$org\", window=\"1h\"}), 1) and on (org) \
+         ALERTS{alertname=\"X\", alertstate=\"firing\"} unless on () up == 0",
+    );
+    let names: Vec<_> = s.iter().map(|s| s.metric.as_str()).collect();
+    assert_eq!(
+        names,
+        ["webhook_payloads_rejected_total", "webhook_window_payloads_received", "ALERTS", "up"]
+    );
+    assert_eq!(s[0].call.as_deref(), Some("rate"));
+    assert_eq!(s[0].range.as_deref(), Some("$__rate_interval"));
+    assert_eq!(s[1].matchers_of("window")[0].value, "1h");
+    assert_eq!(s[2].matchers.len(), 2);
+    assert_eq!(
+        variables_in("a $org ${org:regex} $__timeFilter(x) [$__rate_interval]"),
+        ["$org", "${org:regex}", "$__timeFilter", "$__rate_interval"]
+    );
+}
