@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use webhook_health_exporter::collector::{Collector, CollectorConfig};
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::metrics::{encode, Format};
 use webhook_health_exporter::store::{ConnectOptions, Store};
 
@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let iterations: usize = args.next().map_or(Ok(200), |n| n.parse())?;
 
     let store = Store::open_lazy(&url, &ConnectOptions::default())?;
-    let collector = Collector::new(store, CollectorConfig::default());
+    let collector = LogCollector::new(store, CollectorConfig::default());
     let started = Instant::now();
     collector.collect(Utc::now(), Instant::now()).await?;
     let bootstrap = started.elapsed();

@@ -1,7 +1,7 @@
 //! webhook-health-exporter: Prometheus metrics for a Dynamics portal -> Edge Function webhook
 //! integration, read from its log store.
 //!
-//! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`http`];
+//! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`routes`];
 //! [`probes`] write into [`health`], which the collector's snapshot reads.
 
 pub mod admin;
@@ -11,11 +11,11 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod health;
-pub mod http;
 pub mod metrics;
 pub mod parse;
 pub mod probes;
 pub mod reprocess_counters;
+pub mod routes;
 pub mod serve;
 pub mod simulate;
 pub mod snapshot;

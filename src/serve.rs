@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::collector::Collector;
+use crate::collector::LogCollector;
 use crate::config::Settings;
 use crate::health::{persist, HealthState};
-use crate::http::{router, AppState};
 use crate::probes;
+use crate::routes::{router, AppState};
 use crate::store::{redact_url, ConnectOptions, Store};
 
 /// Binds the listener first so that a port conflict fails fast, then serves until `shutdown`.
@@ -34,7 +34,7 @@ pub async fn run(
         settings.probes.iter().map(|t| t.interval).min().unwrap_or(probes::config::DEFAULT_INTERVAL);
     background.push(tokio::spawn(persist::run(store.clone(), health.clone(), persist_every)));
     background.push(tokio::spawn(compact_totals(store.clone())));
-    let collector = Collector::with_health(store.clone(), settings.collector.clone(), health.clone());
+    let collector = LogCollector::with_health(store.clone(), settings.collector.clone(), health.clone());
     // Warm up so that the first scrape does not pay for aggregating history.
     drop(collector.refresh());
     tracing::info!(

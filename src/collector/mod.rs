@@ -69,7 +69,7 @@ struct Progress {
 
 type InFlight = Shared<BoxFuture<'static, ()>>;
 
-pub struct Collector {
+pub struct LogCollector {
     store: Store,
     config: CollectorConfig,
     max_window: i64,
@@ -80,20 +80,20 @@ pub struct Collector {
     reprocess: Arc<ReprocessCounters>,
 }
 
-impl Collector {
-    pub fn new(store: Store, config: CollectorConfig) -> Arc<Collector> {
-        Collector::build(store, config, None)
+impl LogCollector {
+    pub fn new(store: Store, config: CollectorConfig) -> Arc<LogCollector> {
+        LogCollector::build(store, config, None)
     }
 
     /// A collector that also judges the Edge Function's health after each read and shows the
     /// components of `health` in its snapshots.
-    pub fn with_health(store: Store, config: CollectorConfig, health: Arc<HealthState>) -> Arc<Collector> {
-        Collector::build(store, config, Some(health))
+    pub fn with_health(store: Store, config: CollectorConfig, health: Arc<HealthState>) -> Arc<LogCollector> {
+        LogCollector::build(store, config, Some(health))
     }
 
-    fn build(store: Store, config: CollectorConfig, health: Option<Arc<HealthState>>) -> Arc<Collector> {
+    fn build(store: Store, config: CollectorConfig, health: Option<Arc<HealthState>>) -> Arc<LogCollector> {
         let max_window = config.windows.iter().map(|w| w.micros).max().unwrap_or(0);
-        Arc::new(Collector {
+        Arc::new(LogCollector {
             store,
             config,
             max_window,

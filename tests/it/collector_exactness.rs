@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sqlx::Row;
-use webhook_health_exporter::collector::{Collector, CollectorConfig};
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::domain::RejectionReason;
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::snapshot::Snapshot;
@@ -154,7 +154,7 @@ fn window_durations() -> Vec<(&'static str, Duration)> {
     WINDOWS.iter().map(|(l, m)| (*l, Duration::minutes(*m))).collect()
 }
 
-async fn assert_exact(store: &Store, collector: &Collector, now: DateTime<Utc>) {
+async fn assert_exact(store: &Store, collector: &LogCollector, now: DateTime<Utc>) {
     let truth = ground_truth(store, now, &window_durations()).await;
     let got = served(&collector.snapshot(now));
     assert!(!truth.received.is_empty(), "the simulator wrote nothing");
@@ -173,7 +173,7 @@ async fn history_then_incremental(_url: String, store: Store) {
     };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
 
-    let collector = Collector::new(store.clone(), config(250));
+    let collector = LogCollector::new(store.clone(), config(250));
     collector.collect(t0, Instant::now()).await.unwrap();
     assert_exact(&store, &collector, t0).await;
 
@@ -195,7 +195,7 @@ async fn bounded_labels(_url: String, store: Store) {
     let t0 = Utc::now();
     let sim = SimConfig { seed: 3, orgs: 4, events: 20_000, days: 1.0, end: t0, ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
-    let collector = Collector::new(store.clone(), config(50_000));
+    let collector = LogCollector::new(store.clone(), config(50_000));
     collector.collect(t0, Instant::now()).await.unwrap();
     let s = collector.snapshot(t0);
     let unknown =

@@ -1,4 +1,4 @@
-//! The HTTP surface of `http::router` in process, through tower's `oneshot` (no binary, no
+//! The HTTP surface of `routes::router` in process, through tower's `oneshot` (no binary, no
 //! socket): landing page, telemetry in both exposition formats, health, readiness with a store
 //! and without one, unknown paths. Milliseconds per test; `http_surface` covers the same surface
 //! through the real binary, with the API, admin page and web protection merged in.
@@ -10,8 +10,8 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use chrono::Utc;
 use tower::ServiceExt;
-use webhook_health_exporter::collector::{Collector, CollectorConfig};
-use webhook_health_exporter::http::{router, AppState};
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
+use webhook_health_exporter::routes::{router, AppState};
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::store::{ConnectOptions, Store};
 
@@ -19,7 +19,7 @@ use crate::support;
 
 /// The router as `serve` builds it (without the API, admin page and web protection).
 fn app(store: Store, telemetry_path: &str) -> Router {
-    let collector = Collector::new(store, CollectorConfig::default());
+    let collector = LogCollector::new(store, CollectorConfig::default());
     router(AppState { collector, telemetry_path: telemetry_path.to_string() })
 }
 

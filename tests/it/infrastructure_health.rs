@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Utc};
-use webhook_health_exporter::collector::{Collector, CollectorConfig};
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::health::{persist, HealthState, EDGE_COMPONENT};
 use webhook_health_exporter::probes::{self, ProbeArgs, ProbeTarget};
 use webhook_health_exporter::snapshot::ComponentHealth;
@@ -135,7 +135,7 @@ fn exit(at: DateTime<Utc>, event_type: &'static str, reason: Option<&'static str
 
 /// Collects as of `now` until the collector has read `rows` lifecycle rows in all. On PostgreSQL a
 /// committed row is read once no older transaction is still open, anywhere in the cluster.
-async fn collect_all(collector: &Collector, now: DateTime<Utc>, rows: u64) {
+async fn collect_all(collector: &LogCollector, now: DateTime<Utc>, rows: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         collector.collect(now, Instant::now()).await.unwrap();
@@ -149,7 +149,7 @@ async fn collect_all(collector: &Collector, now: DateTime<Utc>, rows: u64) {
     }
 }
 
-fn edge(collector: &Collector, now: DateTime<Utc>) -> ComponentHealth {
+fn edge(collector: &LogCollector, now: DateTime<Utc>) -> ComponentHealth {
     collector
         .snapshot(now)
         .components
@@ -164,7 +164,7 @@ async fn edge_rule(_url: String, store: Store) {
     let t0 = Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap();
     let m = chrono::Duration::minutes;
     let health = HealthState::new(Vec::<String>::new(), Duration::from_secs(300));
-    let collector = Collector::with_health(store.clone(), CollectorConfig::default(), Arc::clone(&health));
+    let collector = LogCollector::with_health(store.clone(), CollectorConfig::default(), Arc::clone(&health));
 
     // Routine exits only, and an error exit older than the window.
     store

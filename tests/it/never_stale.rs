@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use webhook_health_exporter::collector::{Collector, CollectorConfig};
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::config::parse_windows;
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::snapshot::{OrgSnapshot, Snapshot};
@@ -23,7 +23,7 @@ fn now() -> DateTime<Utc> {
     Utc::now().duration_trunc(Duration::milliseconds(1)).unwrap()
 }
 
-async fn collect(collector: &Collector, at: DateTime<Utc>) -> Snapshot {
+async fn collect(collector: &LogCollector, at: DateTime<Utc>) -> Snapshot {
     collector.collect(at, Instant::now()).await.expect("collecting");
     collector.snapshot(at)
 }
@@ -83,7 +83,7 @@ async fn retention_then_restart(_url: String, store: Store) {
     let t0 = now();
     let sim = SimConfig { seed: 21, orgs: 6, events: 5_000, days: 3.0, end: t0, ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
-    let before = counters(&collect(&Collector::new(store.clone(), config()), t0).await);
+    let before = counters(&collect(&LogCollector::new(store.clone(), config()), t0).await);
     assert!(before.values().sum::<u64>() > 0);
 
     // A retention job deletes the oldest 20 %, then the exporter restarts.
@@ -93,7 +93,7 @@ async fn retention_then_restart(_url: String, store: Store) {
     )
     .await;
     assert_eq!(deleted, 1_000);
-    let restarted = Collector::new(store.clone(), config());
+    let restarted = LogCollector::new(store.clone(), config());
     let after = counters(&collect(&restarted, t0).await);
     assert_eq!(after, before, "every counter is unchanged by retention and a restart");
 
@@ -115,7 +115,7 @@ async fn deletes_inside_a_window(_url: String, store: Store) {
     let t0 = now();
     let sim = SimConfig { seed: 31, orgs: 5, events: 4_000, days: 1.5, end: t0, ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
-    let collector = Collector::new(store.clone(), config());
+    let collector = LogCollector::new(store.clone(), config());
     let first = collect(&collector, t0).await;
     let totals = counters(&first);
 
@@ -183,7 +183,7 @@ async fn orgs_and_queue_come_and_go(_url: String, store: Store) {
         .await
         .unwrap();
 
-    let collector = Collector::new(store.clone(), config());
+    let collector = LogCollector::new(store.clone(), config());
     let s = collect(&collector, t0).await;
     let unknown = org(&s, "_unknown").expect("unconfigured orgs fold under _unknown");
     assert_eq!(
@@ -227,7 +227,7 @@ on_both_backends!(organizations_and_queue_items_come_and_go, super::orgs_and_que
 async fn future_dated_rows(_url: String, store: Store) {
     simulate::seed_organizations(&store, &SimConfig { orgs: 1, ..SimConfig::default() }).await.unwrap();
     let t0 = now();
-    let collector = Collector::new(store.clone(), config());
+    let collector = LogCollector::new(store.clone(), config());
     collect(&collector, t0).await;
     // A writer whose clock runs two hours ahead.
     store.insert_events(&[event("contoso", t0 + Duration::hours(2))]).await.unwrap();
@@ -239,7 +239,7 @@ async fn future_dated_rows(_url: String, store: Store) {
     let last = contoso.last_received.unwrap();
     assert!(last <= t1, "last received {last} is capped at the read ({t1}), not the writer's clock");
     // The same after a restart, from the totals.
-    let restarted = Collector::new(store.clone(), config());
+    let restarted = LogCollector::new(store.clone(), config());
     let s = collect(&restarted, t1).await;
     assert!(org(&s, "contoso").unwrap().last_received.unwrap() <= t1);
 }
@@ -260,7 +260,7 @@ async fn an_open_write_transaction_delays_only_its_own_rows() {
     .unwrap();
     assert!(held, "the busy-cluster fixture keeps a write transaction open");
 
-    let collector = Collector::new(store.clone(), config());
+    let collector = LogCollector::new(store.clone(), config());
     collect(&collector, now()).await;
     let total = |s: &Snapshot| s.orgs.iter().map(|o| o.received_total).sum::<u64>();
 

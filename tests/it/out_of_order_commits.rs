@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
-use webhook_health_exporter::collector::{Collector, CollectorConfig};
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::store::Store;
 
@@ -37,7 +37,7 @@ async fn insert(conn: &mut sqlx::PgConnection, org: &str) {
     .unwrap();
 }
 
-fn total(collector: &Collector) -> u64 {
+fn total(collector: &LogCollector) -> u64 {
     collector.snapshot(Utc::now()).orgs.iter().map(|o| o.received_total).sum()
 }
 
@@ -48,7 +48,7 @@ async fn count(pool: &PgPool) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_committed_after_a_newer_one_is_not_missed() {
     let (store, pool) = setup().await;
-    let collector = Collector::new(store, CollectorConfig::default());
+    let collector = LogCollector::new(store, CollectorConfig::default());
     collector.collect(Utc::now(), Instant::now()).await.unwrap();
 
     // A takes its id first but commits last.
@@ -97,7 +97,8 @@ async fn a_row_committed_after_a_newer_one_is_not_missed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_committing_out_of_order_are_counted_exactly_once() {
     let (store, pool) = setup().await;
-    let collector = Collector::new(store, CollectorConfig { batch_size: 100, ..CollectorConfig::default() });
+    let collector =
+        LogCollector::new(store, CollectorConfig { batch_size: 100, ..CollectorConfig::default() });
     let done = Arc::new(AtomicBool::new(false));
 
     // The collector reads continuously while the writers run.

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::collector::Collector;
+use crate::collector::LogCollector;
 use crate::metrics::{self, Format};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub collector: Arc<Collector>,
+    pub collector: Arc<LogCollector>,
     pub telemetry_path: String,
 }
 
