@@ -10,4 +10,12 @@ source scripts/ensure-postgres.sh
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+# The runner's own summary per binary, and one line for the whole suite at the end.
+log=$(mktemp)  # not a trap: ensure-postgres.sh's EXIT trap stops a throwaway cluster
+set +e
+cargo test --all-targets --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
