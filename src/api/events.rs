@@ -171,6 +171,23 @@ mod tests {
         assert_eq!(field_names(&event), schema_properties("/components/schemas/Event/properties"));
         let page = super::Page { events: Vec::new(), next_cursor: None };
         assert_eq!(field_names(&page), schema_properties("/components/schemas/EventPage/properties"));
+
+        // The outcome enums of the document are the vocabulary's error outcomes.
+        let doc: serde_json::Value = serde_json::from_str(super::super::openapi::TEMPLATE).unwrap();
+        let outcomes: Vec<&str> = super::super::filter::error_outcomes().map(|o| o.as_str()).collect();
+        for pointer in [
+            "/components/schemas/Event/properties/outcome/enum",
+            "/components/schemas/Filter/properties/outcome/enum",
+        ] {
+            assert_eq!(doc.pointer(pointer).unwrap(), &serde_json::json!(outcomes), "{pointer}");
+        }
+        let param = doc["paths"]["/api/v1/events"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "outcome")
+            .unwrap();
+        assert_eq!(param["schema"]["enum"], serde_json::json!(outcomes));
     }
 
     use super::*;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::errors::ApiError;
+use crate::domain::Outcome;
 use crate::store::reprocess::EventFilter;
 
 /// Most orgs and reasons one filter may list.
@@ -62,10 +63,15 @@ pub fn parse_reasons(field: &str, reasons: &[String]) -> Result<Vec<String>, Api
     Ok(dedup(reasons))
 }
 
+/// The outcomes an error event can have: every outcome of the vocabulary but `accepted`.
+pub fn error_outcomes() -> impl Iterator<Item = Outcome> {
+    Outcome::ALL.into_iter().filter(|o| *o != Outcome::Accepted)
+}
+
 pub fn parse_outcome(field: &str, outcome: &str) -> Result<String, ApiError> {
-    match outcome {
-        "rejected" | "failed" => Ok(outcome.to_string()),
-        _ => Err(ApiError::unprocessable(
+    match error_outcomes().find(|o| o.as_str() == outcome) {
+        Some(o) => Ok(o.as_str().to_string()),
+        None => Err(ApiError::unprocessable(
             "invalid_outcome",
             format!("{field} must be rejected or failed (only error events are listed and reprocessed)"),
         )),
