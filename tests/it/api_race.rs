@@ -16,17 +16,9 @@ const REQUESTS: usize = 12;
 async fn many_rejected(store: &Store) -> Vec<Uuid> {
     seed(store).await;
     let events: Vec<NewEvent> = (0..EVENTS)
-        .map(|i| NewEvent {
-            event_id: Uuid::new_v4(),
-            org_id: if i % 2 == 0 { "contoso" } else { "fabrikam" }.into(),
-            received_at: chrono::Utc::now() - chrono::Duration::seconds(i as i64 + 1),
-            outcome: "rejected",
-            http_status: 401,
-            rejection_reason: Some("invalid_auth".into()),
-            error_detail: None,
-            entity_name: None,
-            message_name: None,
-            payload: None,
+        .map(|i| {
+            let org = if i % 2 == 0 { "contoso" } else { "fabrikam" };
+            crate::support::rejected_event(org, chrono::Utc::now() - chrono::Duration::seconds(i as i64 + 1))
         })
         .collect();
     store.insert_events(&events).await.unwrap();

@@ -51,21 +51,6 @@ fn window(o: &OrgSnapshot, label: &str) -> u64 {
     o.windows.iter().find(|w| w.window == label).map(|w| w.received).unwrap()
 }
 
-fn event(org_id: &str, received_at: DateTime<Utc>) -> NewEvent {
-    NewEvent {
-        event_id: uuid::Uuid::new_v4(),
-        org_id: org_id.into(),
-        received_at,
-        outcome: "rejected",
-        http_status: 401,
-        rejection_reason: Some("invalid_auth".into()),
-        error_detail: None,
-        entity_name: None,
-        message_name: None,
-        payload: None,
-    }
-}
-
 /// Window figures the way docs/metrics.md defines them: `count(*) WHERE received_at > now - w`,
 /// per org label (orgs not configured and active fold into `_unknown`).
 async fn sql_window(store: &Store, since: DateTime<Utc>) -> BTreeMap<String, u64> {
@@ -177,8 +162,8 @@ async fn orgs_and_queue_come_and_go(_url: String, store: Store) {
     store.enqueue(&items("contoso", 2)).await.unwrap();
     store
         .insert_events(&[
-            event("ghost", t0 - Duration::minutes(5)),
-            event("ghost", t0 - Duration::minutes(4)),
+            support::rejected_event("ghost", t0 - Duration::minutes(5)),
+            support::rejected_event("ghost", t0 - Duration::minutes(4)),
         ])
         .await
         .unwrap();
@@ -230,7 +215,7 @@ async fn future_dated_rows(_url: String, store: Store) {
     let collector = LogCollector::new(store.clone(), config());
     collect(&collector, t0).await;
     // A writer whose clock runs two hours ahead.
-    store.insert_events(&[event("contoso", t0 + Duration::hours(2))]).await.unwrap();
+    store.insert_events(&[support::rejected_event("contoso", t0 + Duration::hours(2))]).await.unwrap();
     let t1 = t0 + Duration::seconds(1);
     let s = collect(&collector, t1).await;
     let contoso = org(&s, "contoso").unwrap();
@@ -270,7 +255,7 @@ async fn an_open_write_transaction_delays_only_its_own_rows() {
         .execute(&mut *open)
         .await
         .unwrap();
-    let events: Vec<NewEvent> = (0..5).map(|_| event("fabrikam", now())).collect();
+    let events: Vec<NewEvent> = (0..5).map(|_| support::rejected_event("fabrikam", now())).collect();
     store.insert_events(&events).await.unwrap();
     let s = collect(&collector, now()).await;
     assert_eq!(total(&s), 5, "rows committed after the open transaction began are read at once");

@@ -10,18 +10,10 @@ use std::time::{Duration, Instant};
 use crate::support::cluster::Cluster;
 use crate::support::prometheus::{Prometheus, PrometheusConfig};
 use crate::support::proxy::{target_of, Proxy};
-use crate::support::{metric, parse_metrics, Exporter};
+use crate::support::{metric, received_total, Exporter};
 use chrono::Utc;
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::store::{ConnectOptions, Store};
-
-fn received_total(page: &str) -> f64 {
-    parse_metrics(page)
-        .into_iter()
-        .filter(|(s, _)| s.starts_with("webhook_payloads_received_total{"))
-        .map(|(_, v)| v)
-        .sum()
-}
 
 async fn sql_count(store: &Store) -> f64 {
     let Store::Postgres(pg) = store else { unreachable!() };

@@ -10,14 +10,6 @@ use crate::support::proxy::{target_of, Proxy};
 use chrono::Utc;
 use webhook_health_exporter::simulate::{self, SimConfig};
 
-fn received_total(metrics: &str) -> f64 {
-    support::parse_metrics(metrics)
-        .into_iter()
-        .filter(|(s, _)| s.starts_with("webhook_payloads_received_total{"))
-        .map(|(_, v)| v)
-        .sum()
-}
-
 async fn scrape(url: &str) -> (String, Duration) {
     let started = Instant::now();
     let body = reqwest::get(url).await.expect("scraping").text().await.unwrap();
@@ -38,7 +30,7 @@ async fn metrics_survive_a_store_outage_and_catch_up() {
     let metrics_url = exporter.url("/metrics");
     let (body, _) = scrape(&metrics_url).await;
     assert_eq!(support::metric(&body, "webhook_store_up"), Some(1.0));
-    assert_eq!(received_total(&body), 2_000.0);
+    assert_eq!(support::received_total(&body), 2_000.0);
 
     // The store goes away; writers keep writing (straight to the database).
     proxy.cut();
@@ -48,7 +40,7 @@ async fn metrics_survive_a_store_outage_and_catch_up() {
         let (body, took) = scrape(&metrics_url).await;
         assert!(took < Duration::from_secs(4), "a scrape during the outage took {took:?}");
         assert_eq!(support::metric(&body, "webhook_store_up"), Some(0.0), "store_up during the outage");
-        assert_eq!(received_total(&body), 2_000.0, "last-known values are served during the outage");
+        assert_eq!(support::received_total(&body), 2_000.0, "last-known values are served during the outage");
         assert!(body.contains("webhook_window_payloads_received{org=\"contoso\",window=\"1h\"}"));
     }
     let ready = reqwest::get(exporter.url("/readyz")).await.unwrap();
@@ -65,6 +57,10 @@ async fn metrics_survive_a_store_outage_and_catch_up() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(support::metric(&body, "webhook_store_up"), Some(1.0), "reconnected within 30s");
-    assert_eq!(received_total(&body), 2_700.0, "every event written during the outage is counted once");
+    assert_eq!(
+        support::received_total(&body),
+        2_700.0,
+        "every event written during the outage is counted once"
+    );
     assert!(support::metric(&body, "webhook_exporter_collect_errors_total").unwrap() >= 1.0);
 }

@@ -233,3 +233,31 @@ pub async fn counts_since(
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// The sum of every `webhook_payloads_received_total` series of a page.
+pub fn received_total(page: &str) -> f64 {
+    parse_metrics(page)
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("webhook_payloads_received_total{"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// A payload rejected for a wrong auth key, as the Edge Function would log it.
+pub fn rejected_event(
+    org_id: &str,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> webhook_health_exporter::store::NewEvent {
+    webhook_health_exporter::store::NewEvent {
+        event_id: uuid::Uuid::new_v4(),
+        org_id: org_id.into(),
+        received_at,
+        outcome: "rejected",
+        http_status: 401,
+        rejection_reason: Some("invalid_auth".into()),
+        error_detail: None,
+        entity_name: None,
+        message_name: None,
+        payload: None,
+    }
+}
