@@ -43,6 +43,36 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::unprocessable("invalid_request", "the request body must be a JSON object"));
     }
-    serde_json::from_value(value)
+    // From the bytes, not the parsed value: a value keeps only the last of two equal keys, so
+    // `{"dry_run": true, "dry_run": false}` would run for real; the typed parse refuses it.
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::unprocessable("invalid_request", format!("the request body is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        dry_run: bool,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        since: String,
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth() {
+        let err = parse::<Body>(br#"{"dry_run": true, "dry_run": false}"#).unwrap_err();
+        assert!(format!("{err:?}").contains("duplicate field `dry_run`"), "{err:?}");
+        let err = parse::<Body>(br#"{"dry_run": true, "inner": {"since": "a", "since": "b"}}"#).unwrap_err();
+        assert!(format!("{err:?}").contains("duplicate field `since`"), "{err:?}");
+        assert!(parse::<Body>(br#"{"dry_run": true, "inner": {"since": "a"}}"#).is_ok());
+        assert!(parse::<Body>(br#"[true, null]"#).is_err(), "arrays are not objects");
+    }
 }

@@ -65,6 +65,17 @@ pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCount
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
         .with_state(state)
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// API answers carry event data and request results: no cache may keep them, and no browser may
+/// sniff them into something other than the declared JSON.
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    headers
+        .insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Says at start whether the API is on, and how callers authenticate.

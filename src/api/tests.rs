@@ -195,3 +195,36 @@ async fn without_credentials_configured_the_api_is_not_found() {
     }
     assert!(counters.stats().refused.is_empty());
 }
+
+#[tokio::test]
+async fn a_body_with_a_key_given_twice_runs_nothing() {
+    let api = api().await;
+    let request = Request::post("/api/v1/reprocess")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            r#"{"event_ids": ["5f0c3c3e-6c2b-4d2a-9a59-8f1f0c6f1a11"], "dry_run": true, "dry_run": false}"#,
+        ))
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("duplicate field `dry_run`"), "{body:?}");
+}
+
+#[tokio::test]
+async fn api_answers_are_neither_cached_nor_sniffed() {
+    let api = api().await;
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    for (method, path, authorization) in [
+        (Method::GET, "/api/v1/events", Some(admin.as_str())),
+        (Method::POST, "/api/v1/reprocess", Some(admin.as_str())),
+        (Method::GET, "/api/v1/events", None),
+        (Method::GET, "/api/v1/openapi.json", None),
+        (Method::GET, "/api/v1/nothing-here", None),
+    ] {
+        let answer = call(&api.app, &method, path, authorization).await;
+        assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store", "{method} {path} ({})", answer.status);
+        assert_eq!(answer.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{method} {path}");
+    }
+}
