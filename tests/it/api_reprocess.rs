@@ -362,3 +362,41 @@ async fn audit_trail(url: String, store: Store) {
     assert_eq!(audit[2]["enqueued"], 3, "a dry run records what would have been enqueued");
 }
 on_both_backends!(every_authorized_request_is_audited, super::audit_trail);
+
+/// An API token's principal and a JWT whose `sub` has the same text are two callers: one's
+/// Idempotency-Key neither replays nor blocks the other's request.
+async fn keys_per_caller(_url: String, store: Store) {
+    use webhook_health_exporter::store::reprocess::{
+        AuditRow, Counts, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
+    };
+    let seeded = seed(&store).await;
+    let command = |method: &'static str, hash: &str, event: Uuid| ReprocessCommand {
+        audit: AuditRow {
+            request_id: Uuid::new_v4(),
+            requested_at: chrono::Utc::now(),
+            principal: "alice@portal".into(),
+            auth_method: method,
+            remote_addr: None,
+            idempotency_key: Some("key-1".into()),
+            request_hash: Some(hash.into()),
+            dry_run: false,
+            selection: None,
+            status: "completed",
+            http_status: 200,
+            counts: Counts::default(),
+            error_code: None,
+            response: None,
+        },
+        selection: Selection::Ids(vec![event]),
+        max_batch: 10,
+    };
+    let render = |_: &_| StoredResponse { http_status: 200, body: "{}".into() };
+    let token = store.reprocess(command("token", "a", seeded.rejected[0]), render).await.unwrap();
+    assert!(matches!(token, ReprocessOutcome::Completed { .. }), "{token:?}");
+    let jwt = store.reprocess(command("jwt", "b", seeded.rejected[1]), render).await.unwrap();
+    assert!(matches!(jwt, ReprocessOutcome::Completed { .. }), "the JWT caller's own key: {jwt:?}");
+    let again = store.reprocess(command("jwt", "c", seeded.rejected[2]), render).await.unwrap();
+    assert!(matches!(again, ReprocessOutcome::KeyReused), "the same caller reusing its key: {again:?}");
+    assert_eq!(reprocess_items(&store).await.len(), 2);
+}
+on_both_backends!(idempotency_keys_belong_to_one_caller, super::keys_per_caller);

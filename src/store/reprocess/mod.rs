@@ -200,7 +200,7 @@ impl Store {
         let Some(audit_id) = tx.insert_audit(&cmd.audit).await? else {
             // Another request (maybe on another replica, which we waited for) holds the key.
             let key = cmd.audit.idempotency_key.as_deref().unwrap_or_default();
-            let (hash, status, body) = tx.find_claim(&cmd.audit.principal, key).await?;
+            let (hash, status, body) = tx.find_claim(&cmd.audit, key).await?;
             tx.rollback().await?;
             if hash.as_deref() != cmd.audit.request_hash.as_deref() {
                 return Ok(ReprocessOutcome::KeyReused);

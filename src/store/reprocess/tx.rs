@@ -49,7 +49,8 @@ impl Tx {
         const COLUMNS: &str = "request_id, requested_at, principal, auth_method, remote_addr,
             idempotency_key, request_hash, dry_run, selection, status, http_status, requested, enqueued,
             already_pending, not_found, not_eligible, error_code, response";
-        const CONFLICT: &str = "ON CONFLICT (principal, idempotency_key) WHERE status = 'completed'
+        const CONFLICT: &str =
+            "ON CONFLICT (principal, auth_method, idempotency_key) WHERE status = 'completed'
             DO NOTHING RETURNING id";
         let c = &a.counts;
         let sql = format!(
@@ -99,16 +100,23 @@ impl Tx {
             .map_err(q))
     }
 
-    /// The request hash, status and response of the completed request holding a key.
+    /// The request hash, status and response of the completed request holding a caller's key.
     pub(super) async fn find_claim(
         &mut self,
-        principal: &str,
+        audit: &AuditRow,
         key: &str,
     ) -> Result<(Option<String>, i32, String)> {
         const SQL: &str = "SELECT request_hash, http_status, coalesce(response, '') AS response
-            FROM reprocess_requests WHERE principal = $1 AND idempotency_key = $2 AND status = 'completed'";
+            FROM reprocess_requests WHERE principal = $1 AND auth_method = $2 AND idempotency_key = $3
+              AND status = 'completed'";
         on_tx!(self, tx => {
-            let r = sqlx::query(SQL).bind(principal).bind(key).fetch_one(&mut **tx).await.map_err(q)?;
+            let r = sqlx::query(SQL)
+                .bind(&audit.principal)
+                .bind(audit.auth_method)
+                .bind(key)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(q)?;
             Ok((r.get(0), r.get(1), r.get(2)))
         })
     }
