@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -16,7 +17,11 @@ use webhook_health_exporter::store::{ConnectOptions, Store};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Log format: logfmt-like text or json
+    /// Log level: trace, debug, info, warn, error or off, or tracing directives such as
+    /// `info,sqlx=warn`
+    #[arg(long = "log.level", env = "WHE_LOG", default_value = "info", global = true)]
+    log_level: String,
+    /// Log format: text (human-readable), logfmt (key=value, as Prometheus exporters write) or json
     #[arg(long = "log.format", env = "WHE_LOG_FORMAT", default_value = "text", global = true)]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -26,6 +31,7 @@ struct Cli {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
+    Logfmt,
     Json,
 }
 
@@ -88,19 +94,45 @@ struct SimulateArgs {
     rate: f64,
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("WHE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    // A bare word is a target directive to tracing, so a typo such as `inf0` would silently log
+    // nothing: bare words must be levels.
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_directive = level.contains(['=', ',']);
+    if !is_directive && !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+        anyhow::bail!(
+            "invalid --log.level {level:?}: expected one of {} or tracing directives",
+            LEVELS.join(", ")
+        );
     }
+    let filter = EnvFilter::try_new(level).with_context(|| format!("invalid --log.level {level:?}"))?;
+    // Colour escapes only for a person at a terminal, never into files or log collectors.
+    let ansi = std::io::stderr().is_terminal();
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .init(),
+        LogFormat::Logfmt => tracing_logfmt::builder()
+            .subscriber_builder()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init(),
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(&cli.log_level, cli.log_format)?;
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;

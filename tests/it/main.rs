@@ -24,6 +24,7 @@ mod http_router;
 mod http_surface;
 mod infrastructure_health;
 mod last_healthy_restart;
+mod logging;
 mod never_stale;
 mod out_of_order_commits;
 mod store_healing;
