@@ -10,6 +10,9 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
+# The source revision for webhook_exporter_build_info (.git is not in the build context):
+#   docker build --build-arg WHE_REVISION=$(git rev-parse --short=12 HEAD) .
+ARG WHE_REVISION=unknown
 WORKDIR /src
 # sqlx's compile-time checked queries (if any) use the committed .sqlx/ data, never a live DB.
 ENV SQLX_OFFLINE=true \

@@ -14,6 +14,7 @@ pub mod health;
 pub mod metrics;
 pub mod parse;
 pub mod probes;
+pub mod process;
 pub mod reprocess_counters;
 pub mod routes;
 pub mod serve;

@@ -14,6 +14,8 @@ pub struct Snapshot {
     pub components: Vec<ComponentHealth>,
     pub exporter: ExporterStats,
     pub reprocess: ReprocessStats,
+    /// The exporter's own process (None where the platform does not tell).
+    pub process: Option<crate::process::ProcessStats>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -303,6 +303,7 @@ impl LogCollector {
                 ..p.stats.clone()
             },
             reprocess: self.reprocess.stats(),
+            process: crate::process::read(),
         }
     }
 }

@@ -77,6 +77,45 @@ pub fn encode(snapshot: Snapshot, format: Format) -> String {
     out
 }
 
+/// The `process_*` families every Prometheus client library writes, same names and units.
+fn encode_process(
+    e: &mut DescriptorEncoder,
+    p: &crate::process::ProcessStats,
+) -> Result<(), std::fmt::Error> {
+    family(
+        e,
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds.",
+        MetricType::Counter,
+        [(NO_LABELS, ConstCounter::new(p.cpu_seconds_total))],
+    )?;
+    gauges(
+        e,
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        [(NO_LABELS, p.resident_memory_bytes as f64)],
+    )?;
+    gauges(
+        e,
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        [(NO_LABELS, p.virtual_memory_bytes as f64)],
+    )?;
+    gauges(e, "process_open_fds", "Number of open file descriptors.", [(NO_LABELS, p.open_fds as f64)])?;
+    gauges(
+        e,
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        p.max_fds.map(|m| (NO_LABELS, m as f64)),
+    )?;
+    gauges(
+        e,
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        [(NO_LABELS, p.start_time_seconds)],
+    )
+}
+
 /// Which metric families a [`SnapshotCollector`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -360,8 +399,16 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         e,
         "webhook_exporter_build",
         "Build and store backend of the exporter.",
-        [[("version", env!("CARGO_PKG_VERSION")), ("backend", s.backend)]],
+        [[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", env!("WHE_REVISION")),
+            ("rustversion", env!("WHE_RUSTC_VERSION")),
+            ("backend", s.backend),
+        ]],
     )?;
+    if let Some(p) = &s.process {
+        encode_process(e, p)?;
+    }
     let x = &s.exporter;
     gauges(
         e,

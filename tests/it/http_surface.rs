@@ -51,6 +51,18 @@ async fn serves_every_documented_metric_in_both_formats() {
     for name in documented_metrics() {
         assert!(text.contains(&format!("\n{name}")), "{name} is documented but not served");
     }
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(text.contains(&format!("\n{name} ")), "{name} is not served");
+    }
+    let build = text.lines().find(|l| l.starts_with("webhook_exporter_build_info{")).unwrap();
+    assert!(build.contains("revision=\"") && build.contains("rustversion=\"1."), "{build}");
 
     let om = client
         .get(exporter.url("/metrics"))
