@@ -23,8 +23,8 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin webhook-health-exporter \
- && install -D -m 0755 target/release/webhook-health-exporter /out/webhook-health-exporter
+    cargo build --profile dist --locked --bin webhook-health-exporter \
+ && install -D -m 0755 target/dist/webhook-health-exporter /out/webhook-health-exporter
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # ca-certificates: TLS to a hosted log store (e.g. Supabase) and to probed endpoints.

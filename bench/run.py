@@ -26,8 +26,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-BIN = ROOT / "target/release/webhook-health-exporter"
-ENCODE_BIN = ROOT / "target/release/examples/bench_encode"
+BIN = ROOT / "target/dist/webhook-health-exporter"
+ENCODE_BIN = ROOT / "target/dist/examples/bench_encode"
 QE_BIN = BENCH / ".venv/bin/query-exporter"
 
 REASONS = ["missing_auth", "invalid_auth", "invalid_payload", "payload_too_large",

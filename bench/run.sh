@@ -10,7 +10,7 @@ if [ ! -x bench/.venv/bin/query-exporter ]; then
   python3 -m venv bench/.venv
   bench/.venv/bin/pip install -q query-exporter==5.0.2 psycopg2-binary
 fi
-cargo build --release --quiet --bin webhook-health-exporter --example bench_encode
+cargo build --profile dist --quiet --bin webhook-health-exporter --example bench_encode
 
 bench/.venv/bin/python bench/run.py "$@"
 bench/.venv/bin/python bench/report.py

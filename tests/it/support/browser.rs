@@ -36,8 +36,6 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not listen on port {port} within 20s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        // The WebDriver client's TLS stack needs a process-wide provider; ring is the one compiled in.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({
             "goog:chromeOptions": {
@@ -51,8 +49,7 @@ impl Browser {
             }
         });
         let caps = caps.as_object().unwrap().clone();
-        let client = ClientBuilder::rustls()
-            .expect("TLS setup for the WebDriver client")
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
