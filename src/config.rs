@@ -23,8 +23,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log store URL: postgres://... or sqlite://path?mode=rwc
-    #[arg(long, env = "WHE_DATABASE_URL")]
+    #[arg(long, env = "WHE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A file holding the log store URL (a Docker or Kubernetes secret), instead of --database-url
+    #[arg(long = "database-url-file", env = "WHE_DATABASE_URL_FILE", conflicts_with = "database_url")]
+    pub database_url_file: Option<PathBuf>,
     /// Address to listen on for the web interface and telemetry [default: 0.0.0.0:9877]
     #[arg(long = "web.listen-address", env = "WHE_WEB_LISTEN_ADDRESS")]
     pub listen_address: Option<String>,
@@ -62,6 +65,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub database_url: Option<String>,
+    pub database_url_file: Option<PathBuf>,
     pub listen_address: Option<String>,
     pub telemetry_path: Option<String>,
     pub windows: Option<Vec<String>>,
@@ -107,11 +111,21 @@ impl Settings {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        let database_url = args
-            .database_url
-            .clone()
-            .or(file.database_url)
-            .ok_or(ConfigError::Missing("--database-url (WHE_DATABASE_URL, database_url)"))?;
+        let url_file = args.database_url_file.clone().or(file.database_url_file);
+        if url_file.is_some() && file.database_url.is_some() {
+            return Err(invalid(
+                "database_url_file",
+                &url_file.unwrap_or_default().display().to_string(),
+                "give database_url or database_url_file, not both",
+            ));
+        }
+        let database_url = match (&args.database_url, url_file) {
+            (Some(url), _) => url.clone(),
+            (None, Some(path)) => read_secret("--database-url-file", &path)?,
+            (None, None) => file
+                .database_url
+                .ok_or(ConfigError::Missing("--database-url or --database-url-file (WHE_DATABASE_URL, WHE_DATABASE_URL_FILE, database_url)"))?,
+        };
         if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| database_url.starts_with(p)) {
             return Err(invalid(
                 "--database-url",
@@ -176,6 +190,18 @@ impl Settings {
     }
 }
 
+/// A secret kept in a file (a Docker or Kubernetes secret): its content without the trailing
+/// newline that editors and `echo` add.
+fn read_secret(setting: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(setting, &path.display().to_string(), format!("cannot read it: {e}")))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(invalid(setting, &path.display().to_string(), "the file is empty"));
+    }
+    Ok(secret)
+}
+
 /// Accepts `host:port` and the exporter convention `:port` (all interfaces).
 pub fn parse_listen_address(text: &str) -> Result<SocketAddr, ConfigError> {
     let full = if text.starts_with(':') { format!("0.0.0.0{text}") } else { text.to_string() };
@@ -232,6 +258,37 @@ mod tests {
         let mut a = args("sqlite://x.db");
         a.listen_address = Some("nope".into());
         assert!(Settings::resolve(&a).unwrap_err().to_string().contains("--web.listen-address"));
+    }
+
+    #[test]
+    fn the_database_url_comes_from_a_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db-url");
+        std::fs::write(&secret, "postgres://u:pw@db:5432/logs\n").unwrap();
+        let a = ServeArgs { database_url_file: Some(secret.clone()), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(&a).unwrap().database_url, "postgres://u:pw@db:5432/logs");
+
+        std::fs::write(&secret, "\n").unwrap();
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("--database-url-file") && e.contains("empty"), "{e}");
+        let missing = ServeArgs { database_url_file: Some(dir.path().join("nope")), ..ServeArgs::default() };
+        let e = Settings::resolve(&missing).unwrap_err().to_string();
+        assert!(e.contains("--database-url-file") && e.contains("nope"), "{e}");
+
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, format!("database_url_file = {:?}\n", secret.display().to_string())).unwrap();
+        std::fs::write(&secret, "sqlite://from-file.db").unwrap();
+        let a = ServeArgs { config: Some(config.clone()), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(&a).unwrap().database_url, "sqlite://from-file.db");
+        std::fs::write(
+            &config,
+            format!(
+                "database_url = \"sqlite://x.db\"\ndatabase_url_file = {:?}\n",
+                secret.display().to_string()
+            ),
+        )
+        .unwrap();
+        assert!(Settings::resolve(&a).unwrap_err().to_string().contains("not both"));
     }
 
     #[test]
