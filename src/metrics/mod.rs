@@ -3,6 +3,7 @@
 //! prometheus-client writes OpenMetrics; Prometheus text 0.0.4 is derived from it for clients
 //! that do not ask for OpenMetrics (the crate does no content negotiation itself).
 
+mod process;
 mod text004;
 
 use std::sync::Arc;
@@ -75,45 +76,6 @@ pub fn encode(snapshot: Snapshot, format: Format) -> String {
         text::encode_eof(&mut out).expect("writing to a String cannot fail");
     }
     out
-}
-
-/// The `process_*` families every Prometheus client library writes, same names and units.
-fn encode_process(
-    e: &mut DescriptorEncoder,
-    p: &crate::process::ProcessStats,
-) -> Result<(), std::fmt::Error> {
-    family(
-        e,
-        "process_cpu_seconds",
-        "Total user and system CPU time spent in seconds.",
-        MetricType::Counter,
-        [(NO_LABELS, ConstCounter::new(p.cpu_seconds_total))],
-    )?;
-    gauges(
-        e,
-        "process_resident_memory_bytes",
-        "Resident memory size in bytes.",
-        [(NO_LABELS, p.resident_memory_bytes as f64)],
-    )?;
-    gauges(
-        e,
-        "process_virtual_memory_bytes",
-        "Virtual memory size in bytes.",
-        [(NO_LABELS, p.virtual_memory_bytes as f64)],
-    )?;
-    gauges(e, "process_open_fds", "Number of open file descriptors.", [(NO_LABELS, p.open_fds as f64)])?;
-    gauges(
-        e,
-        "process_max_fds",
-        "Maximum number of open file descriptors.",
-        p.max_fds.map(|m| (NO_LABELS, m as f64)),
-    )?;
-    gauges(
-        e,
-        "process_start_time_seconds",
-        "Start time of the process since unix epoch in seconds.",
-        [(NO_LABELS, p.start_time_seconds)],
-    )
 }
 
 /// Which metric families a [`SnapshotCollector`] writes.
@@ -407,7 +369,7 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         ]],
     )?;
     if let Some(p) = &s.process {
-        encode_process(e, p)?;
+        process::encode(e, p)?;
     }
     let x = &s.exporter;
     gauges(
