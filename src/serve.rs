@@ -50,7 +50,12 @@ pub async fn run(
     let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() })
         .merge(api)
         .merge(crate::admin::router());
-    let app = crate::web::protect(app, &settings.telemetry_path, settings.web.telemetry_auth.clone());
+    let app = crate::web::protect(
+        app,
+        &settings.telemetry_path,
+        settings.web.telemetry_auth.clone(),
+        settings.web.headers.clone(),
+    );
     let served = crate::web::serve(listener, app, &settings.web, shutdown).await;
     for task in background {
         task.abort();

@@ -2,6 +2,8 @@
 
 mod config;
 mod telemetry_auth;
+mod tls;
+mod web_config;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use tokio::net::TcpListener;
 
 pub use config::{PasswordHash, TelemetryAuth, TlsFiles, WebArgs, WebFileConfig, WebSettings};
 pub use telemetry_auth::protect;
+pub use web_config::ClientAuth;
 
 /// How long in-flight requests may finish after a shutdown signal when serving TLS.
 const TLS_GRACE: Duration = Duration::from_secs(10);
@@ -27,14 +30,22 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tracing::info!(
         tls = web.tls.is_some(),
+        client_cert = web.tls.as_ref().is_some_and(|t| t.client_auth != ClientAuth::NoClientCert),
         telemetry_auth = match &web.telemetry_auth {
             None => "none (open)",
-            Some(a) if a.basic.is_some() && !a.bearer_sha256.is_empty() => "basic or bearer",
-            Some(a) if a.basic.is_some() => "basic",
+            Some(a) if !a.basic.is_empty() && !a.bearer_sha256.is_empty() => "basic or bearer",
+            Some(a) if !a.basic.is_empty() => "basic",
             Some(_) => "bearer",
         },
+        web_config_file = web.web_config_file.as_ref().map(|p| p.display().to_string()),
         "web security"
     );
+    if web.web_config_file.is_none() && (web.tls.is_some() || web.telemetry_auth.is_some()) {
+        tracing::warn!(
+            "--web.basic-auth-*, --web.bearer-token-sha256 and --web.tls-* are deprecated: \
+             use --web.config.file (exporter-toolkit's web configuration)"
+        );
+    }
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let Some(tls) = &web.tls else {
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
@@ -43,15 +54,13 @@ pub async fn serve(
     // Only ring is compiled in; installing it explicitly keeps that choice independent of what
     // other crates enable.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-        .await
-        .with_context(|| {
-            format!(
-                "loading --web.tls-cert-file {} and --web.tls-key-file {}",
-                tls.cert.display(),
-                tls.key.display()
-            )
-        })?;
+    let setting = if web.web_config_file.is_some() {
+        "--web.config.file's tls_server_config"
+    } else {
+        "--web.tls-cert-file and --web.tls-key-file"
+    };
+    let config = tls::server_config(tls).with_context(|| format!("loading {setting}"))?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(std::sync::Arc::new(config));
     let handle = axum_server::Handle::new();
     let on_signal = handle.clone();
     tokio::spawn(async move {

@@ -29,4 +29,5 @@ mod never_stale;
 mod out_of_order_commits;
 mod store_healing;
 mod store_outage;
+mod web_config;
 mod web_security;

@@ -39,6 +39,10 @@ pub struct PrometheusConfig {
     pub rule_files: Vec<PathBuf>,
     /// Scrape and rule evaluation interval.
     pub interval: Duration,
+    /// Scrape over HTTPS, trusting this CA (PEM) file.
+    pub https_ca_file: Option<PathBuf>,
+    /// Scrape with basic auth: user and password.
+    pub basic_auth: Option<(String, String)>,
 }
 
 impl PrometheusConfig {
@@ -49,7 +53,21 @@ impl PrometheusConfig {
             alertmanager: None,
             rule_files: repository_rule_files(),
             interval: Duration::from_secs(1),
+            https_ca_file: None,
+            basic_auth: None,
         }
+    }
+
+    /// Scrape over HTTPS (`scheme: https`, `tls_config.ca_file`).
+    pub fn https(mut self, ca_file: PathBuf) -> PrometheusConfig {
+        self.https_ca_file = Some(ca_file);
+        self
+    }
+
+    /// Scrape with `basic_auth`.
+    pub fn basic_auth(mut self, user: &str, password: &str) -> PrometheusConfig {
+        self.basic_auth = Some((user.to_string(), password.to_string()));
+        self
     }
 
     pub fn alertmanager(mut self, addr: SocketAddr) -> PrometheusConfig {
@@ -87,6 +105,19 @@ impl PrometheusConfig {
              static_configs:\n      - targets: [{}]\n",
             q(&self.exporter.to_string())
         ));
+        if let Some(ca) = &self.https_ca_file {
+            out.push_str(&format!(
+                "    scheme: https\n    tls_config:\n      ca_file: {}\n",
+                q(&ca.to_string_lossy())
+            ));
+        }
+        if let Some((user, password)) = &self.basic_auth {
+            out.push_str(&format!(
+                "    basic_auth:\n      username: {}\n      password: {}\n",
+                q(user),
+                q(password)
+            ));
+        }
         out
     }
 }
