@@ -308,6 +308,23 @@ mod tests {
     }
 
     #[test]
+    fn the_web_config_file_comes_from_the_web_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yml");
+        std::fs::write(&web, "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n").unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!(
+            "database_url = \"sqlite://x.db\"\n[web]\nconfig_file = {:?}\n",
+            web.display().to_string()
+        );
+        std::fs::write(&path, text).unwrap();
+        let a = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.web.tls.unwrap().key, dir.path().join("k.pem"));
+        assert_eq!(s.web.web_config_file, Some(web));
+    }
+
+    #[test]
     fn unknown_config_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
