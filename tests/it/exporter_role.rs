@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::store::reprocess::{
-    AuditRow, Counts, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
+    AuditRow, Counts, EventFilter, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
 };
 use webhook_health_exporter::store::{ConnectOptions, Store};
 
@@ -97,6 +97,20 @@ async fn exercise(db_url: String, owner: Store, role: String) {
     collector.collect(chrono::Utc::now(), Instant::now()).await.expect("a collector refresh");
     let snapshot = collector.snapshot(chrono::Utc::now());
     assert!(snapshot.orgs.iter().any(|o| o.org == "contoso"), "the refresh read the log store");
+    let listed = store.error_events(&EventFilter::default(), None, 100).await.expect("GET /api/v1/events");
+    assert_eq!(
+        listed.len(),
+        seeded.rejected.len() + seeded.failed.len() + 1,
+        "every error event, ghost-org's too"
+    );
+    // A reprocess by filter: the count and the selection queries.
+    let mut by_filter = command(seeded.failed[0]);
+    by_filter.audit.idempotency_key = None;
+    by_filter.selection =
+        Selection::Filter(EventFilter { orgs: vec!["fabrikam".into()], ..EventFilter::default() });
+    let render = |_: &_| StoredResponse { http_status: 200, body: "{}".into() };
+    let done = store.reprocess(by_filter, render).await.expect("a reprocess by filter");
+    assert!(matches!(done, ReprocessOutcome::Completed { .. }), "{done:?}");
     let render = |_: &_| StoredResponse { http_status: 200, body: "{}".into() };
     let done = store.reprocess(command(seeded.rejected[0]), render).await.expect("a reprocess request");
     assert!(matches!(done, ReprocessOutcome::Completed { .. }), "{done:?}");
@@ -107,6 +121,19 @@ async fn exercise(db_url: String, owner: Store, role: String) {
     store.record_healthy("edge_function", now).await.expect("record_healthy again (the upsert's update)");
     assert!(store.component_health().await.unwrap().iter().any(|(c, _)| c == "edge_function"));
     store.compact_event_totals().await.expect("compacting webhook_event_totals");
+
+    // The real binary, as the compose stack runs it: serving, ready, its reads succeeding.
+    let exporter = crate::support::Exporter::start(&url, &[]);
+    exporter
+        .scrape_until("webhook_store_up 1 and a successful refresh", |page| {
+            crate::support::metric(page, "webhook_store_up") == Some(1.0)
+                && crate::support::metric(page, "webhook_exporter_last_collect_success_timestamp_seconds")
+                    .is_some_and(|t| t > 0.0)
+        })
+        .await;
+    let ready = reqwest::get(exporter.url("/readyz")).await.unwrap();
+    assert!(ready.status().is_success(), "/readyz answered {}", ready.status());
+    drop(exporter);
 
     // Writes that are not the exporter's.
     let mut conn = PgConnection::connect(&url).await.unwrap();
