@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
 use crate::health::config::{resolve_recovery_window, EdgeArgs};
-use crate::parse::invalid;
+use crate::parse::{invalid, read_secret};
 pub use crate::parse::{parse_duration, ConfigError};
 use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
 use crate::web::{WebArgs, WebFileConfig, WebSettings};
@@ -188,18 +188,6 @@ impl Settings {
             web: WebSettings::resolve(&args.web, file.web.as_ref())?,
         })
     }
-}
-
-/// A secret kept in a file (a Docker or Kubernetes secret): its content without the trailing
-/// newline that editors and `echo` add.
-fn read_secret(setting: &'static str, path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid(setting, &path.display().to_string(), format!("cannot read it: {e}")))?;
-    let secret = text.trim_end_matches(['\n', '\r']).to_string();
-    if secret.is_empty() {
-        return Err(invalid(setting, &path.display().to_string(), "the file is empty"));
-    }
-    Ok(secret)
 }
 
 /// Accepts `host:port` and the exporter convention `:port` (all interfaces).

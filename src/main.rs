@@ -50,10 +50,7 @@ enum Command {
     /// Read an API token on stdin and print the sha256 to configure with --api.token-sha256.
     HashToken,
     /// Apply the log-store migrations.
-    Migrate {
-        #[arg(long, env = "WHE_DATABASE_URL")]
-        database_url: String,
-    },
+    Migrate(UrlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,10 +69,38 @@ struct DemoArgs {
     rate: f64,
 }
 
+/// The log store of `migrate` and `simulate`: a URL, or a file holding it (a Docker secret).
+#[derive(Debug, Args)]
+struct UrlArgs {
+    /// Log store URL: postgres://... or sqlite://path?mode=rwc
+    #[arg(
+        long,
+        env = "WHE_DATABASE_URL",
+        hide_env_values = true,
+        required_unless_present = "database_url_file"
+    )]
+    database_url: Option<String>,
+    /// A file holding the log store URL, instead of --database-url
+    #[arg(long = "database-url-file", env = "WHE_DATABASE_URL_FILE", conflicts_with = "database_url")]
+    database_url_file: Option<PathBuf>,
+}
+
+impl UrlArgs {
+    fn url(&self) -> Result<String, webhook_health_exporter::parse::ConfigError> {
+        match (&self.database_url, &self.database_url_file) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(path)) => webhook_health_exporter::parse::read_secret("--database-url-file", path),
+            (None, None) => Err(webhook_health_exporter::parse::ConfigError::Missing(
+                "--database-url or --database-url-file (WHE_DATABASE_URL, WHE_DATABASE_URL_FILE)",
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    #[arg(long, env = "WHE_DATABASE_URL")]
-    database_url: String,
+    #[command(flatten)]
+    store: UrlArgs,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[arg(long, default_value_t = 8)]
@@ -138,13 +163,13 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::resolve(&args)?;
             serve::run(settings, serve::shutdown_signal()).await
         }
-        Command::Migrate { database_url } => {
-            Store::open_and_migrate(&database_url, &ConnectOptions::default()).await?;
+        Command::Migrate(a) => {
+            Store::open_and_migrate(&a.url()?, &ConnectOptions::default()).await?;
             eprintln!("log store migrated");
             Ok(())
         }
         Command::Simulate(a) => {
-            let store = Store::open_and_migrate(&a.database_url, &ConnectOptions::default()).await?;
+            let store = Store::open_and_migrate(&a.store.url()?, &ConnectOptions::default()).await?;
             let cfg = SimConfig {
                 seed: a.seed,
                 orgs: a.orgs,

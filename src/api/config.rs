@@ -12,7 +12,7 @@ use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use crate::credentials;
-use crate::parse::{invalid, ConfigError};
+use crate::parse::{invalid, read_secret, ConfigError};
 
 pub const DEFAULT_ROLE_CLAIM: &str = "role";
 pub const DEFAULT_ADMIN_ROLE: &str = "global_admin";
@@ -45,6 +45,10 @@ pub struct ApiArgs {
     /// PRINCIPAL:HEX or PRINCIPAL:ROLE:HEX (repeatable; role defaults to the admin role)
     #[arg(long = "api.token-sha256", env = "WHE_API_TOKEN_SHA256", value_delimiter = ',')]
     pub token_sha256: Vec<String>,
+    /// A file of API token hashes (a Docker or Kubernetes secret): one HEX, PRINCIPAL:HEX or
+    /// PRINCIPAL:ROLE:HEX per line; blank lines and lines starting with # are ignored
+    #[arg(long = "api.token-sha256-file", env = "WHE_API_TOKEN_SHA256_FILE")]
+    pub token_sha256_file: Option<PathBuf>,
     /// File holding the HS256 secret shared with the admin portal's identity provider
     #[arg(long = "api.jwt-hs256-secret-file", env = "WHE_API_JWT_HS256_SECRET_FILE")]
     pub jwt_hs256_secret_file: Option<PathBuf>,
@@ -95,6 +99,8 @@ pub struct FileToken {
 pub struct ApiFileConfig {
     #[serde(default)]
     pub tokens: Vec<FileToken>,
+    /// Like `--api.token-sha256-file`.
+    pub token_sha256_file: Option<PathBuf>,
     pub jwt_hs256_secret_file: Option<PathBuf>,
     pub jwt_rs256_public_key_file: Option<PathBuf>,
     pub jwt_jwks_file: Option<PathBuf>,
@@ -232,6 +238,9 @@ impl ApiSettings {
         for text in &args.token_sha256 {
             tokens.push(parse_token_flag(text, &admin_role)?);
         }
+        if let Some(path) = args.token_sha256_file.as_ref().or(file.token_sha256_file.as_ref()) {
+            tokens.extend(read_token_file(path, &admin_role)?);
+        }
         for t in &file.tokens {
             let role = t.role.clone().unwrap_or_else(|| admin_role.clone());
             tokens.push(token_entry(&t.principal, &role, &t.sha256, "[api] tokens")?);
@@ -278,6 +287,30 @@ impl ApiSettings {
             Limits { default_page_size: limits.default_page_size.min(limits.max_page_size), ..limits };
         Ok(ApiSettings { tokens, jwt, role_claim, admin_role, limits })
     }
+}
+
+/// `--api.token-sha256-file`: one token per line in the flag's syntax, `#` comments.
+fn read_token_file(path: &Path, admin_role: &str) -> Result<Vec<TokenEntry>, ConfigError> {
+    const SETTING: &str = "--api.token-sha256-file";
+    let text = read_secret(SETTING, path)?;
+    let mut tokens = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // Name the line, never its content: it may be a pasted token.
+        let at = format!("{} line {}", path.display(), n + 1);
+        let entry = parse_token_flag(line, admin_role).map_err(|e| match e {
+            ConfigError::Invalid { reason, .. } => invalid(SETTING, &at, reason),
+            other => other,
+        })?;
+        tokens.push(entry);
+    }
+    if tokens.is_empty() {
+        return Err(invalid(SETTING, &path.display().to_string(), "holds no token hashes"));
+    }
+    Ok(tokens)
 }
 
 /// `HEX`, `PRINCIPAL:HEX` or `PRINCIPAL:ROLE:HEX`.
@@ -431,6 +464,60 @@ mod tests {
         assert_eq!((s.tokens[0].role.as_str(), s.tokens[1].role.as_str()), ("global_admin", "viewer"));
         let bad: Result<ApiFileConfig, _> = toml::from_str("token = \"plaintext\"\n");
         assert!(bad.unwrap_err().to_string().contains("unknown field"));
+    }
+
+    #[test]
+    fn token_hashes_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let text = format!(
+            "# API tokens\n\n{HASH}\n  ops:{}  \n# ro:viewer:old\nro:viewer:{}\r\n",
+            HASH.replace('9', "8"),
+            HASH.replace('9', "7")
+        );
+        std::fs::write(&path, text).unwrap();
+        let a = ApiArgs {
+            token_sha256: vec![format!("cli:{}", HASH.replace('9', "6"))],
+            token_sha256_file: Some(path.clone()),
+            ..ApiArgs::default()
+        };
+        let s = ApiSettings::resolve(&a, None).unwrap();
+        let got: Vec<(&str, &str)> =
+            s.tokens.iter().map(|t| (t.principal.as_str(), t.role.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("cli", "global_admin"),
+                ("token-9f86d081", "global_admin"),
+                ("ops", "global_admin"),
+                ("ro", "viewer")
+            ]
+        );
+
+        // The config file's key names the same kind of file.
+        let file = ApiFileConfig { token_sha256_file: Some(path.clone()), ..ApiFileConfig::default() };
+        assert_eq!(ApiSettings::resolve(&ApiArgs::default(), Some(&file)).unwrap().tokens.len(), 3);
+
+        // A pasted token: refused by line number, never echoed.
+        std::fs::write(&path, format!("{HASH}\nops:my-secret-token\n")).unwrap();
+        let a = ApiArgs { token_sha256_file: Some(path.clone()), ..ApiArgs::default() };
+        let e = ApiSettings::resolve(&a, None).unwrap_err().to_string();
+        assert!(e.contains("--api.token-sha256-file") && e.contains("line 2"), "{e}");
+        assert!(!e.contains("my-secret-token"), "{e}");
+
+        // Only comments, or no file at all.
+        std::fs::write(&path, "# nothing yet\n\n").unwrap();
+        let e = ApiSettings::resolve(&a, None).unwrap_err().to_string();
+        assert!(e.contains("holds no token hashes"), "{e}");
+        let a = ApiArgs { token_sha256_file: Some(dir.path().join("missing")), ..ApiArgs::default() };
+        let e = ApiSettings::resolve(&a, None).unwrap_err().to_string();
+        assert!(e.contains("--api.token-sha256-file") && e.contains("cannot read it"), "{e}");
+
+        // The same hash in the file and on the command line is still refused.
+        std::fs::write(&path, format!("ops:{HASH}\n")).unwrap();
+        let a =
+            ApiArgs { token_sha256: vec![HASH.into()], token_sha256_file: Some(path), ..ApiArgs::default() };
+        assert!(ApiSettings::resolve(&a, None).unwrap_err().to_string().contains("configured twice"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod collector_exactness;
 mod dashboard_queries;
 mod dashboard_static;
 mod demo;
+mod exporter_role;
 mod http_router;
 mod http_surface;
 mod infrastructure_health;

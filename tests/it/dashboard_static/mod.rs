@@ -31,6 +31,9 @@ const METRICS_DOC: &str = "docs/metrics.md";
 const SCHEMA: &str = "migrations/postgres/0001_log_store.sql";
 const READER_SQL: &str = "deploy/postgres/init/grafana_reader.psql";
 const READER_INIT: &str = "deploy/postgres/init/10-grafana-reader.sh";
+const EXPORTER_ROLE_SQL: &str = "deploy/postgres/exporter_role.psql";
+const EXPORTER_ROLE_INIT: &str = "deploy/postgres/exporter-role.sh";
+const SECRETS_GENERATOR: &str = "deploy/secrets/generate.sh";
 
 const INSTALL_HINT: &str = "run scripts/install-test-deps.sh (apt-get install prometheus \
                             prometheus-alertmanager docker-compose)";
