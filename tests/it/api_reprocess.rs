@@ -366,29 +366,10 @@ on_both_backends!(every_authorized_request_is_audited, super::audit_trail);
 /// An API token's principal and a JWT whose `sub` has the same text are two callers: one's
 /// Idempotency-Key neither replays nor blocks the other's request.
 async fn keys_per_caller(_url: String, store: Store) {
-    use webhook_health_exporter::store::reprocess::{
-        AuditRow, Counts, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
-    };
+    use webhook_health_exporter::store::reprocess::{ReprocessOutcome, StoredResponse};
     let seeded = seed(&store).await;
-    let command = |method: &'static str, hash: &str, event: Uuid| ReprocessCommand {
-        audit: AuditRow {
-            request_id: Uuid::new_v4(),
-            requested_at: chrono::Utc::now(),
-            principal: "alice@portal".into(),
-            auth_method: method,
-            remote_addr: None,
-            idempotency_key: Some("key-1".into()),
-            request_hash: Some(hash.into()),
-            dry_run: false,
-            selection: None,
-            status: "completed",
-            http_status: 200,
-            counts: Counts::default(),
-            error_code: None,
-            response: None,
-        },
-        selection: Selection::Ids(vec![event]),
-        max_batch: 10,
+    let command = |method: &'static str, hash: &str, event: Uuid| {
+        reprocess_by_ids("alice@portal", method, "key-1", hash, vec![event])
     };
     let render = |_: &_| StoredResponse { http_status: 200, body: "{}".into() };
     let token = store.reprocess(command("token", "a", seeded.rejected[0]), render).await.unwrap();

@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::store::reprocess::{
-    AuditRow, Counts, EventFilter, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
+    EventFilter, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
 };
 use webhook_health_exporter::store::{ConnectOptions, Store};
 
@@ -46,26 +46,7 @@ fn role_url(db_url: &str, role: &str) -> String {
 }
 
 fn command(event: Uuid) -> ReprocessCommand {
-    ReprocessCommand {
-        audit: AuditRow {
-            request_id: Uuid::new_v4(),
-            requested_at: chrono::Utc::now(),
-            principal: "ops".into(),
-            auth_method: "token",
-            remote_addr: None,
-            idempotency_key: Some("role-key".into()),
-            request_hash: Some("h".into()),
-            dry_run: false,
-            selection: None,
-            status: "completed",
-            http_status: 200,
-            counts: Counts::default(),
-            error_code: None,
-            response: None,
-        },
-        selection: Selection::Ids(vec![event]),
-        max_batch: 10,
-    }
+    crate::api_support::reprocess_by_ids("ops", "token", "role-key", "h", vec![event])
 }
 
 /// SQLSTATE 42501, insufficient_privilege (also "must be owner of table").

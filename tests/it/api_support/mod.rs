@@ -232,3 +232,35 @@ pub async fn exec(store: &Store, pg: &str, sqlite: &str) {
         }
     }
 }
+
+/// A reprocess request by event ids, as the API hands it to the store: `principal` authenticated
+/// by `method` (`token` or `jwt`), with an Idempotency-Key and a request hash.
+pub fn reprocess_by_ids(
+    principal: &str,
+    method: &'static str,
+    key: &str,
+    hash: &str,
+    events: Vec<Uuid>,
+) -> webhook_health_exporter::store::reprocess::ReprocessCommand {
+    use webhook_health_exporter::store::reprocess::{AuditRow, Counts, ReprocessCommand, Selection};
+    ReprocessCommand {
+        audit: AuditRow {
+            request_id: Uuid::new_v4(),
+            requested_at: Utc::now(),
+            principal: principal.into(),
+            auth_method: method,
+            remote_addr: None,
+            idempotency_key: Some(key.into()),
+            request_hash: Some(hash.into()),
+            dry_run: false,
+            selection: None,
+            status: "completed",
+            http_status: 200,
+            counts: Counts::default(),
+            error_code: None,
+            response: None,
+        },
+        selection: Selection::Ids(events),
+        max_batch: 10,
+    }
+}
