@@ -135,13 +135,31 @@ impl Exporter {
     /// Scrapes until `check` accepts the page and returns it; after 15s, panics naming `what`
     /// with the last page.
     pub async fn scrape_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.scrape_within(Duration::from_secs(15), Duration::MAX, what, check).await.0
+    }
+
+    /// Scrapes every 100 ms until `check` accepts the page; returns it and how long that took.
+    /// Panics naming `what` after `limit`, or when one scrape takes `max_scrape` or longer.
+    pub async fn scrape_within(
+        &self,
+        limit: Duration,
+        max_scrape: Duration,
+        what: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> (String, Duration) {
+        let started = Instant::now();
         loop {
+            let scrape_started = Instant::now();
             let text = self.scrape().await;
+            let took = scrape_started.elapsed();
+            assert!(took < max_scrape, "a scrape took {took:?}");
             if check(&text) {
-                return text;
+                return (text, started.elapsed());
             }
-            assert!(Instant::now() < deadline, "the exporter never showed {what}; last page:\n{text}");
+            assert!(
+                started.elapsed() < limit,
+                "the exporter never showed {what} within {limit:?}; last page:\n{text}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
