@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
-use webhook_health_exporter::metrics::{encode, Format};
+use webhook_health_exporter::metrics::{Encoder, Format};
 use webhook_health_exporter::store::{ConnectOptions, Store};
 
 fn millis(mut samples: Vec<Duration>) -> serde_json::Value {
@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
     collector.collect(Utc::now(), Instant::now()).await?;
     let bootstrap = started.elapsed();
 
+    let encoder = Encoder::default();
     let (mut collect, mut snapshot, mut openmetrics, mut text) = (vec![], vec![], vec![], vec![]);
     let (mut bytes, mut series) = (0, 0);
     for _ in 0..iterations {
@@ -42,11 +43,11 @@ async fn main() -> anyhow::Result<()> {
 
         let copy = snap.clone();
         let t = Instant::now();
-        let om = encode(copy, Format::OpenMetrics);
+        let om = encoder.encode(&copy, Format::OpenMetrics);
         openmetrics.push(t.elapsed());
 
         let t = Instant::now();
-        let body = encode(snap, Format::Text004);
+        let body = encoder.encode(&snap, Format::Text004);
         text.push(t.elapsed());
 
         bytes = body.len();

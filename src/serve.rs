@@ -47,9 +47,13 @@ pub async fn run(
     crate::api::log_status(&settings.api);
     let api =
         crate::api::router(&settings.api, collector.store().clone(), collector.reprocess_counters().clone());
-    let app = router(AppState { collector, telemetry_path: settings.telemetry_path.clone() })
-        .merge(api)
-        .merge(crate::admin::router());
+    let app = router(AppState {
+        collector,
+        encoder: Default::default(),
+        telemetry_path: settings.telemetry_path.clone(),
+    })
+    .merge(api)
+    .merge(crate::admin::router());
     let app = crate::web::protect(
         app,
         &settings.telemetry_path,

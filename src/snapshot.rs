@@ -1,5 +1,7 @@
 //! What one scrape shows: plain data computed by the collector, encoded by `metrics`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::RejectionReason;
@@ -9,7 +11,8 @@ pub struct Snapshot {
     pub taken_at: Option<DateTime<Utc>>,
     pub store_up: bool,
     pub backend: &'static str,
-    pub orgs: Vec<OrgSnapshot>,
+    pub orgs: Vec<Arc<OrgSnapshot>>,
+    pub queues: Vec<QueueSnapshot>,
     pub edge_exits: Vec<EdgeExitCount>,
     pub components: Vec<ComponentHealth>,
     pub exporter: ExporterStats,
@@ -18,21 +21,47 @@ pub struct Snapshot {
     pub process: Option<crate::process::ProcessStats>,
 }
 
-#[derive(Debug, Clone, Default)]
+impl Snapshot {
+    /// Everything but the per-organization figures (which encoders take by reference).
+    pub fn clone_rest(&self) -> Snapshot {
+        Snapshot {
+            taken_at: self.taken_at,
+            store_up: self.store_up,
+            backend: self.backend,
+            orgs: Vec::new(),
+            queues: Vec::new(),
+            edge_exits: self.edge_exits.clone(),
+            components: self.components.clone(),
+            exporter: self.exporter.clone(),
+            reprocess: self.reprocess.clone(),
+            process: self.process.clone(),
+        }
+    }
+}
+
+/// One organization's traffic figures. Shared (`Arc`) and replaced only when a figure moved, so
+/// that an encoder can keep the text it wrote for the previous one (see `metrics`).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrgSnapshot {
     pub org: String,
     /// None for the `_unknown` pseudo-organization.
     pub endpoint: Option<Endpoint>,
     pub received_total: u64,
-    /// (reason, HTTP status code, count), sorted.
-    pub rejected_total: Vec<(RejectionReason, String, u64)>,
-    /// (HTTP status code, count), sorted.
-    pub failed_total: Vec<(String, u64)>,
+    pub rejected_total: u64,
+    pub failed_total: u64,
     pub windows: Vec<WindowCounts>,
     pub last_received: Option<DateTime<Utc>>,
-    pub queue_depth: u64,
-    pub queue_reprocess_depth: u64,
-    pub queue_oldest_age_seconds: f64,
+}
+
+/// One organization's sync queue. Apart from the traffic figures: the oldest item's age moves
+/// with every scrape, the traffic figures only when rows arrive or leave a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueSnapshot {
+    pub org: String,
+    pub depth: u64,
+    pub reprocess_depth: u64,
+    /// None when nothing is pending.
+    pub oldest_age_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,11 +74,10 @@ pub struct Endpoint {
 pub struct WindowCounts {
     pub window: String,
     pub received: u64,
-    /// Indexed by `RejectionReason::index()`.
-    pub rejected_by_reason: [u64; RejectionReason::ALL.len()],
-    /// (HTTP status code, count), sorted; codes seen in the window only.
-    pub rejected_by_code: Vec<(String, u64)>,
+    pub rejected: u64,
     pub failed: u64,
+    /// (reason, HTTP status code, count) with a count above 0, sorted.
+    pub rejected_by_reason: Vec<(RejectionReason, String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -58,6 +58,8 @@ struct Progress {
     lifecycle_position: Option<Position>,
     /// The store's deletion count when the windows were last known to match it.
     deletions: Option<i64>,
+    /// The store's organization-change count when the organizations were last read, and when.
+    organizations_read: Option<(i64, Instant)>,
     store_up: bool,
     /// Open transactions that have written log rows, and when each was first seen (for stores
     /// that hide other sessions' start times).
@@ -66,6 +68,9 @@ struct Progress {
     oldest_open_write: Option<DateTime<Utc>>,
     stats: ExporterStats,
 }
+
+/// The longest the organizations go unread when their change mark stands still.
+const ORGANIZATIONS_REREAD: Duration = Duration::from_secs(60);
 
 type InFlight = Shared<BoxFuture<'static, ()>>;
 
@@ -176,10 +181,9 @@ impl LogCollector {
             (p.event_position.clone(), p.lifecycle_position.clone())
         };
         let mut tx = self.store.begin_read().await?;
-        let orgs = tx.organizations().await?;
+        let orgs_changed = self.read_organizations(&mut tx).await?;
         let queue = tx.queue_stats().await?;
         let writers = tx.open_writers().await?;
-        let orgs_changed = self.state.lock().unwrap().set_organizations(orgs);
         self.note_open_writers(writers, now);
 
         // A new set of organizations moves history between them and `_unknown`: read it anew, as
@@ -248,6 +252,21 @@ impl LogCollector {
         Ok(())
     }
 
+    /// Reads the organizations when the store's change mark moved, and at least every
+    /// [`ORGANIZATIONS_REREAD`] (a write with triggers disabled, as a restore may do, does not move
+    /// it). Returns whether the set of organizations changed.
+    async fn read_organizations(&self, tx: &mut ReadTx) -> Result<bool, StoreError> {
+        let mark = tx.organization_changes();
+        let last = self.progress.lock().unwrap().organizations_read;
+        if last.is_some_and(|(seen, at)| seen == mark && at.elapsed() < ORGANIZATIONS_REREAD) {
+            return Ok(false);
+        }
+        let orgs = tx.organizations().await?;
+        let changed = self.state.lock().unwrap().set_organizations(orgs);
+        self.progress.lock().unwrap().organizations_read = Some((mark, Instant::now()));
+        Ok(changed)
+    }
+
     /// Rows deleted from `webhook_events` (retention, a clean-up) leave the windows: when the
     /// store says rows were deleted and the windows no longer match the table, they are read
     /// again as of this snapshot. Counters stay: they come from the totals rollup.
@@ -287,13 +306,14 @@ impl LogCollector {
 
     /// The figures as of `now`, from memory only.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         let p = self.progress.lock().unwrap();
         Snapshot {
             taken_at: Some(now),
             store_up: p.store_up,
             backend: self.store.backend().as_str(),
             orgs: state.org_snapshots(now, &self.config.windows),
+            queues: state.queue_snapshots(now),
             edge_exits: state.edge_exits(),
             components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: ExporterStats {

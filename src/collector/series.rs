@@ -25,6 +25,11 @@ impl TimeSeries {
         (self.times.len() - self.times.partition_point(|&x| x <= cutoff)) as u64
     }
 
+    /// The first timestamp strictly after `cutoff`.
+    pub fn first_after(&self, cutoff: i64) -> Option<i64> {
+        self.times.get(self.times.partition_point(|&x| x <= cutoff)).copied()
+    }
+
     /// Forgets timestamps at or before `cutoff`: no window can count them any more.
     pub fn prune(&mut self, cutoff: i64) {
         while self.times.front().is_some_and(|&t| t <= cutoff) {

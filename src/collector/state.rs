@@ -2,15 +2,14 @@
 //! the window gauges. Applying rows is synchronous, so a cancelled read changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::series::TimeSeries;
 use crate::domain::{classify_exit, status_label, Outcome, RejectionReason, UNKNOWN_ORG};
-use crate::snapshot::{EdgeExitCount, Endpoint, OrgSnapshot, WindowCounts};
+use crate::snapshot::{EdgeExitCount, Endpoint, OrgSnapshot, QueueSnapshot, WindowCounts};
 use crate::store::{EventAggregate, EventRow, LifecycleRow, OrgRow, QueueStat};
-
-const REASONS: usize = RejectionReason::ALL.len();
 
 /// A configured time window for the `webhook_window_*` gauges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +22,24 @@ pub struct Window {
 #[derive(Debug, Default)]
 struct OrgState {
     received_total: u64,
-    rejected_total: BTreeMap<(RejectionReason, String), u64>,
-    failed_total: BTreeMap<String, u64>,
+    rejected_total: u64,
+    failed_total: u64,
     last_received: Option<i64>,
     recent_received: TimeSeries,
-    recent_rejected: [TimeSeries; REASONS],
-    recent_rejected_by_code: BTreeMap<String, TimeSeries>,
+    recent_rejected: BTreeMap<(RejectionReason, String), TimeSeries>,
     recent_failed: TimeSeries,
+    /// The figures last shown, while they still hold: any row read clears it.
+    shown: Option<Shown>,
+}
+
+/// Figures computed at `at` (µs) stay exact until `until`, when the oldest row a window counted
+/// leaves that window: between the two, only a new row can change them. Every rejected or failed
+/// row is also a received row, so the received series alone tells when that happens.
+#[derive(Debug)]
+struct Shown {
+    figures: Arc<OrgSnapshot>,
+    at: i64,
+    until: i64,
 }
 
 #[derive(Debug, Default)]
@@ -60,10 +70,13 @@ impl State {
             .collect();
         let changed = endpoints.len() != self.endpoints.len()
             || endpoints.keys().any(|org| !self.endpoints.contains_key(org));
-        self.endpoints = endpoints;
-        for org in self.endpoints.keys() {
-            self.orgs.entry(org.clone()).or_default();
+        for (org, endpoint) in &endpoints {
+            let state = self.orgs.entry(org.clone()).or_default();
+            if self.endpoints.get(org) != Some(endpoint) {
+                state.shown = None;
+            }
         }
+        self.endpoints = endpoints;
         changed
     }
 
@@ -87,14 +100,7 @@ impl State {
     pub fn apply_aggregates(&mut self, aggregates: &[EventAggregate], now: DateTime<Utc>) {
         for a in aggregates {
             let n = a.count.max(0) as u64;
-            self.add_totals(
-                &a.org_id,
-                &a.outcome,
-                a.rejection_reason.as_deref(),
-                a.http_status,
-                n,
-                a.last_received_at.min(now),
-            );
+            self.add_totals(&a.org_id, &a.outcome, n, a.last_received_at.min(now));
         }
     }
 
@@ -111,38 +117,23 @@ impl State {
     /// alert by the skew.
     pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
-            self.add_totals(
-                &row.org_id,
-                &row.outcome,
-                row.rejection_reason.as_deref(),
-                row.http_status,
-                1,
-                row.received_at.min(now),
-            );
+            self.add_totals(&row.org_id, &row.outcome, 1, row.received_at.min(now));
             self.record_recent(row, window_start);
         }
     }
 
-    fn add_totals(
-        &mut self,
-        org_id: &str,
-        outcome: &str,
-        reason: Option<&str>,
-        http_status: i32,
-        n: u64,
-        last: DateTime<Utc>,
-    ) {
+    /// Totals are per outcome: reasons and codes are told apart in the windows only (see
+    /// docs/metrics.md, "The series budget").
+    fn add_totals(&mut self, org_id: &str, outcome: &str, n: u64, last: DateTime<Utc>) {
         let label = self.org_label(org_id);
         let org = self.orgs.entry(label).or_default();
+        org.shown = None;
         org.received_total += n;
         let last = micros(last);
         org.last_received = Some(org.last_received.map_or(last, |l| l.max(last)));
         match Outcome::parse(outcome) {
-            Some(Outcome::Rejected) => {
-                let reason = RejectionReason::from_stored(reason);
-                *org.rejected_total.entry((reason, status_label(http_status))).or_default() += n;
-            }
-            Some(Outcome::Failed) => *org.failed_total.entry(status_label(http_status)).or_default() += n,
+            Some(Outcome::Rejected) => org.rejected_total += n,
+            Some(Outcome::Failed) => org.failed_total += n,
             Some(Outcome::Accepted) | None => {}
         }
     }
@@ -154,12 +145,12 @@ impl State {
         }
         let label = self.org_label(&row.org_id);
         let org = self.orgs.entry(label).or_default();
+        org.shown = None;
         org.recent_received.insert(t);
         match Outcome::parse(&row.outcome) {
             Some(Outcome::Rejected) => {
                 let reason = RejectionReason::from_stored(row.rejection_reason.as_deref());
-                org.recent_rejected[reason.index()].insert(t);
-                org.recent_rejected_by_code.entry(status_label(row.http_status)).or_default().insert(t);
+                org.recent_rejected.entry((reason, status_label(row.http_status))).or_default().insert(t);
             }
             Some(Outcome::Failed) => org.recent_failed.insert(t),
             Some(Outcome::Accepted) | None => {}
@@ -170,9 +161,9 @@ impl State {
     pub fn replace_recent(&mut self, rows: &[EventRow], window_start: i64) {
         for org in self.orgs.values_mut() {
             org.recent_received = TimeSeries::default();
-            org.recent_rejected = Default::default();
-            org.recent_rejected_by_code.clear();
+            org.recent_rejected.clear();
             org.recent_failed = TimeSeries::default();
+            org.shown = None;
         }
         self.apply_recent(rows, window_start);
     }
@@ -182,15 +173,12 @@ impl State {
         self.orgs.values().map(|o| o.recent_received.count_after(window_start)).sum()
     }
 
-    /// Drops timestamps no window can count any more.
+    /// Drops timestamps no window can count any more (no figure changes).
     pub fn prune(&mut self, window_start: i64) {
         for org in self.orgs.values_mut() {
             org.recent_received.prune(window_start);
             org.recent_failed.prune(window_start);
-            for s in &mut org.recent_rejected {
-                s.prune(window_start);
-            }
-            org.recent_rejected_by_code.retain(|_, s| {
+            org.recent_rejected.retain(|_, s| {
                 s.prune(window_start);
                 !s.is_empty()
             });
@@ -243,53 +231,149 @@ impl State {
         self.exits.iter().map(|(&(reason, error), &count)| EdgeExitCount { reason, error, count }).collect()
     }
 
-    /// Per-organization figures as of `now`.
-    pub fn org_snapshots(&self, now: DateTime<Utc>, windows: &[Window]) -> Vec<OrgSnapshot> {
+    /// Per-organization figures as of `now`: those that cannot have moved since they were last
+    /// computed are the same `Arc` as then.
+    pub fn org_snapshots(&mut self, now: DateTime<Utc>, windows: &[Window]) -> Vec<Arc<OrgSnapshot>> {
         let now_us = micros(now);
+        let endpoints = &self.endpoints;
         self.orgs
-            .iter()
+            .iter_mut()
             .map(|(label, org)| {
+                if let Some(shown) = org.shown.as_ref().filter(|s| (s.at..s.until).contains(&now_us)) {
+                    return Arc::clone(&shown.figures);
+                }
+                let figures = org.figures(label, endpoints.get(label), now_us, windows);
+                let until = windows
+                    .iter()
+                    .filter_map(|w| org.recent_received.first_after(now_us - w.micros).map(|t| t + w.micros))
+                    .min()
+                    .unwrap_or(i64::MAX);
+                // Unchanged figures keep their identity, so nothing downstream redoes its work.
+                let figures = match org.shown.take() {
+                    Some(old) if *old.figures == figures => old.figures,
+                    _ => Arc::new(figures),
+                };
+                org.shown = Some(Shown { figures: Arc::clone(&figures), at: now_us, until });
+                figures
+            })
+            .collect()
+    }
+
+    /// Queue figures of every org that has traffic figures, as of `now`.
+    pub fn queue_snapshots(&self, now: DateTime<Utc>) -> Vec<QueueSnapshot> {
+        self.orgs
+            .keys()
+            .map(|label| {
                 let queue = self.queue.get(label);
-                OrgSnapshot {
+                QueueSnapshot {
                     org: label.clone(),
-                    endpoint: self.endpoints.get(label).cloned(),
-                    received_total: org.received_total,
-                    rejected_total: org
-                        .rejected_total
-                        .iter()
-                        .map(|((r, c), n)| (*r, c.clone(), *n))
-                        .collect(),
-                    failed_total: org.failed_total.iter().map(|(c, n)| (c.clone(), *n)).collect(),
-                    windows: windows
-                        .iter()
-                        .map(|w| {
-                            let cutoff = now_us - w.micros;
-                            let mut rejected_by_reason = [0; REASONS];
-                            for (i, s) in org.recent_rejected.iter().enumerate() {
-                                rejected_by_reason[i] = s.count_after(cutoff);
-                            }
-                            WindowCounts {
-                                window: w.label.clone(),
-                                received: org.recent_received.count_after(cutoff),
-                                rejected_by_reason,
-                                rejected_by_code: org
-                                    .recent_rejected_by_code
-                                    .iter()
-                                    .map(|(c, s)| (c.clone(), s.count_after(cutoff)))
-                                    .filter(|(_, n)| *n > 0)
-                                    .collect(),
-                                failed: org.recent_failed.count_after(cutoff),
-                            }
-                        })
-                        .collect(),
-                    last_received: org.last_received.and_then(DateTime::from_timestamp_micros),
-                    queue_depth: queue.map_or(0, |q| q.depth.max(0) as u64),
-                    queue_reprocess_depth: queue.map_or(0, |q| q.reprocess_depth.max(0) as u64),
-                    queue_oldest_age_seconds: queue
+                    depth: queue.map_or(0, |q| q.depth.max(0) as u64),
+                    reprocess_depth: queue.map_or(0, |q| q.reprocess_depth.max(0) as u64),
+                    oldest_age_seconds: queue
+                        .filter(|q| q.depth > 0)
                         .and_then(|q| q.oldest_enqueued_at)
-                        .map_or(0.0, |t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
+                        .map(|t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
                 }
             })
             .collect()
+    }
+}
+
+impl OrgState {
+    fn figures(
+        &self,
+        label: &str,
+        endpoint: Option<&Endpoint>,
+        now_us: i64,
+        windows: &[Window],
+    ) -> OrgSnapshot {
+        OrgSnapshot {
+            org: label.to_string(),
+            endpoint: endpoint.cloned(),
+            received_total: self.received_total,
+            rejected_total: self.rejected_total,
+            failed_total: self.failed_total,
+            windows: windows
+                .iter()
+                .map(|w| {
+                    let cutoff = now_us - w.micros;
+                    let rejected_by_reason: Vec<_> = self
+                        .recent_rejected
+                        .iter()
+                        .map(|((r, code), s)| (*r, code.clone(), s.count_after(cutoff)))
+                        .filter(|(_, _, n)| *n > 0)
+                        .collect();
+                    WindowCounts {
+                        window: w.label.clone(),
+                        received: self.recent_received.count_after(cutoff),
+                        rejected: rejected_by_reason.iter().map(|(_, _, n)| n).sum(),
+                        failed: self.recent_failed.count_after(cutoff),
+                        rejected_by_reason,
+                    }
+                })
+                .collect(),
+            last_received: self.last_received.and_then(DateTime::from_timestamp_micros),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn row(at: DateTime<Utc>, outcome: &str, reason: Option<&str>) -> EventRow {
+        EventRow {
+            org_id: "contoso".into(),
+            received_at: at,
+            outcome: outcome.into(),
+            http_status: if outcome == "rejected" { 401 } else { 200 },
+            rejection_reason: reason.map(Into::into),
+        }
+    }
+
+    /// Figures kept between scrapes are the same `Arc` exactly while nothing can have moved: a
+    /// row leaving a window, a new row and a new URL each give new figures.
+    #[test]
+    fn figures_are_kept_while_they_hold_and_no_longer() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let windows = [Window { label: "1h".into(), micros: 3_600_000_000 }];
+        let org = |url: &str| OrgRow {
+            org_id: "contoso".into(),
+            display_name: "Contoso".into(),
+            endpoint_url: url.into(),
+            endpoint_url_changed_at: t0,
+            active: true,
+        };
+        let mut state = State::default();
+        state.set_organizations(vec![org("https://a")]);
+        let rows = [
+            row(t0 - Duration::minutes(59), "rejected", Some("invalid_auth")),
+            row(t0 - Duration::minutes(30), "accepted", None),
+        ];
+        state.apply_new(&rows, micros(t0) - windows[0].micros, t0);
+
+        let first = state.org_snapshots(t0, &windows).remove(0);
+        assert_eq!((first.windows[0].received, first.windows[0].rejected), (2, 1));
+        assert_eq!(first.windows[0].rejected_by_reason, [(RejectionReason::InvalidAuth, "401".into(), 1)]);
+        let later = state.org_snapshots(t0 + Duration::seconds(59), &windows).remove(0);
+        assert!(Arc::ptr_eq(&first, &later), "nothing left the window yet");
+
+        let after_edge = state.org_snapshots(t0 + Duration::seconds(61), &windows).remove(0);
+        assert_eq!((after_edge.windows[0].received, after_edge.windows[0].rejected), (1, 0));
+        assert!(after_edge.windows[0].rejected_by_reason.is_empty(), "pairs at 0 are not served");
+        assert_eq!(after_edge.rejected_total, 1, "counters do not leave windows");
+
+        let t1 = t0 + Duration::minutes(2);
+        state.apply_new(&[row(t1, "failed", None)], micros(t1) - windows[0].micros, t1);
+        let with_new_row = state.org_snapshots(t1, &windows).remove(0);
+        assert_eq!((with_new_row.windows[0].received, with_new_row.windows[0].failed), (2, 1));
+
+        let same = state.org_snapshots(t1, &windows).remove(0);
+        assert!(Arc::ptr_eq(&with_new_row, &same));
+        state.set_organizations(vec![org("https://b")]);
+        let moved = state.org_snapshots(t1, &windows).remove(0);
+        assert_eq!(moved.endpoint.as_ref().unwrap().url, "https://b");
     }
 }

@@ -1,12 +1,14 @@
 //! Encodes a [`Snapshot`] in the Prometheus exposition formats.
 //!
 //! prometheus-client writes OpenMetrics; Prometheus text 0.0.4 is derived from it for clients
-//! that do not ask for OpenMetrics (the crate does no content negotiation itself).
+//! that do not ask for OpenMetrics (the crate does no content negotiation itself). The
+//! per-organization families, nearly all of the output, are kept between scrapes (`orgs`).
 
+mod orgs;
 mod process;
 mod text004;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text;
@@ -16,7 +18,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::domain::RejectionReason;
 use crate::snapshot::Snapshot;
 
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,43 +47,32 @@ impl Format {
     }
 }
 
-/// Exposition bytes per organization, measured with the default windows (bench/).
-const BYTES_PER_ORG: usize = 3 * 1024;
-
-/// Renders the snapshot.
-///
-/// The by-reason window gauges are about half of the series (a thousand organizations make
-/// ~40,000); they are encoded on a second thread while this one encodes the rest, which nearly
-/// halves the time a large scrape spends in prometheus-client's encoder on two cores (bench/).
-pub fn encode(snapshot: Snapshot, format: Format) -> String {
-    let snapshot = Arc::new(snapshot);
-    let render = |part: Part| {
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(SnapshotCollector { snapshot: Arc::clone(&snapshot), part }));
-        // Sized up front, the buffer is not regrown (and the text copied) a dozen times per scrape.
-        let mut out = String::with_capacity(32 * 1024 + snapshot.orgs.len() * BYTES_PER_ORG / 2);
-        text::encode_registry(&mut out, &registry).expect("writing to a String cannot fail");
-        match format {
-            Format::OpenMetrics => out,
-            Format::Text004 => text004::from_openmetrics(&out),
-        }
-    };
-    let (mut out, windows) = std::thread::scope(|s| {
-        let windows = s.spawn(|| render(Part::RejectedByReason));
-        (render(Part::Rest), windows.join().expect("encoding the window gauges panicked"))
-    });
-    out.push_str(&windows);
-    if format == Format::OpenMetrics {
-        text::encode_eof(&mut out).expect("writing to a String cannot fail");
-    }
-    out
+/// Encodes snapshots, keeping each organization's text while its figures stand (see `orgs`).
+#[derive(Debug, Default)]
+pub struct Encoder {
+    orgs: Mutex<orgs::OrgCache>,
 }
 
-/// Which metric families a [`SnapshotCollector`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
-    RejectedByReason,
-    Rest,
+impl Encoder {
+    /// Renders the snapshot: the exporter's own families through prometheus-client, then the
+    /// per-organization ones from the cache.
+    pub fn encode(&self, snapshot: &Snapshot, format: Format) -> String {
+        let mut registry = Registry::default();
+        registry
+            .register_collector(Box::new(SnapshotCollector { snapshot: Arc::new(snapshot.clone_rest()) }));
+        let mut om = String::with_capacity(16 * 1024);
+        text::encode_registry(&mut om, &registry).expect("writing to a String cannot fail");
+        let mut out = match format {
+            Format::OpenMetrics => om,
+            Format::Text004 => text004::from_openmetrics(&om),
+        };
+        out.reserve(snapshot.orgs.len() * 1024);
+        self.orgs.lock().unwrap().write(&mut out, &snapshot.orgs, &snapshot.queues, format);
+        if format == Format::OpenMetrics {
+            text::encode_eof(&mut out).expect("writing to a String cannot fail");
+        }
+        out
+    }
 }
 
 const NO_LABELS: [(&str, &str); 0] = [];
@@ -90,7 +80,6 @@ const NO_LABELS: [(&str, &str); 0] = [];
 #[derive(Debug)]
 struct SnapshotCollector {
     snapshot: Arc<Snapshot>,
-    part: Part,
 }
 
 /// Writes one metric family: a descriptor, then one sample per label set. Label sets are arrays,
@@ -167,129 +156,11 @@ fn bool_gauge(b: bool) -> u32 {
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        match self.part {
-            Part::RejectedByReason => encode_rejected_by_reason(&mut enc, &self.snapshot),
-            Part::Rest => encode_rest(&mut enc, &self.snapshot),
-        }
+        encode_rest(&mut enc, &self.snapshot)
     }
 }
 
-fn encode_rejected_by_reason(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::Error> {
-    let orgs = &s.orgs;
-    gauges(
-        e,
-        "webhook_window_payloads_rejected",
-        "Payloads rejected in the last `window`, by reason, exact at scrape time.",
-        orgs.iter().flat_map(|o| {
-            o.windows.iter().flat_map(move |w| {
-                RejectionReason::ALL.iter().map(move |r| {
-                    (
-                        [("org", o.org.as_str()), ("window", w.window.as_str()), ("reason", r.as_str())],
-                        w.rejected_by_reason[r.index()],
-                    )
-                })
-            })
-        }),
-    )?;
-    Ok(())
-}
-
 fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::Error> {
-    let orgs = &s.orgs;
-
-    info(
-        e,
-        "webhook_endpoint",
-        "The active webhook endpoint URL each organization's portal targets.",
-        orgs.iter().filter_map(|o| {
-            o.endpoint.as_ref().map(|ep| [("org", o.org.as_str()), ("url", ep.url.as_str())])
-        }),
-    )?;
-    gauges(
-        e,
-        "webhook_endpoint_url_changed_timestamp_seconds",
-        "When the organization's active endpoint URL last changed.",
-        orgs.iter().filter_map(|o| {
-            o.endpoint.as_ref().map(|ep| ([("org", o.org.as_str())], seconds(ep.changed_at)))
-        }),
-    )?;
-    counters(
-        e,
-        "webhook_payloads_received",
-        "Payloads that reached the webhook endpoint.",
-        orgs.iter().map(|o| ([("org", o.org.as_str())], o.received_total)),
-    )?;
-    counters(
-        e,
-        "webhook_payloads_rejected",
-        "Payloads the webhook endpoint rejected, by reason and HTTP status code.",
-        orgs.iter().flat_map(|o| {
-            o.rejected_total.iter().map(|(r, code, n)| {
-                ([("org", o.org.as_str()), ("reason", r.as_str()), ("code", code.as_str())], *n)
-            })
-        }),
-    )?;
-    counters(
-        e,
-        "webhook_payloads_failed",
-        "Payloads accepted but failed in processing, by HTTP status code.",
-        orgs.iter().flat_map(|o| {
-            o.failed_total.iter().map(|(code, n)| ([("org", o.org.as_str()), ("code", code.as_str())], *n))
-        }),
-    )?;
-    gauges(
-        e,
-        "webhook_window_payloads_received",
-        "Payloads received in the last `window`, exact at scrape time.",
-        orgs.iter().flat_map(|o| {
-            o.windows.iter().map(|w| ([("org", o.org.as_str()), ("window", w.window.as_str())], w.received))
-        }),
-    )?;
-    gauges(
-        e,
-        "webhook_window_payloads_rejected_by_code",
-        "Payloads rejected in the last `window`, by HTTP status code, exact at scrape time.",
-        orgs.iter().flat_map(|o| {
-            o.windows.iter().flat_map(move |w| {
-                w.rejected_by_code.iter().map(move |(code, n)| {
-                    ([("org", o.org.as_str()), ("window", w.window.as_str()), ("code", code.as_str())], *n)
-                })
-            })
-        }),
-    )?;
-    gauges(
-        e,
-        "webhook_window_payloads_failed",
-        "Payloads failed in processing in the last `window`, exact at scrape time.",
-        orgs.iter().flat_map(|o| {
-            o.windows.iter().map(|w| ([("org", o.org.as_str()), ("window", w.window.as_str())], w.failed))
-        }),
-    )?;
-    gauges(
-        e,
-        "webhook_last_received_timestamp_seconds",
-        "Time of the last payload received for the organization.",
-        orgs.iter().filter_map(|o| o.last_received.map(|t| ([("org", o.org.as_str())], seconds(t)))),
-    )?;
-    gauges(
-        e,
-        "webhook_queue_depth",
-        "Sync-queue items waiting (state pending).",
-        orgs.iter().map(|o| ([("org", o.org.as_str())], o.queue_depth)),
-    )?;
-    gauges(
-        e,
-        "webhook_queue_reprocess_depth",
-        "Waiting sync-queue items that carry the reprocessing flag.",
-        orgs.iter().map(|o| ([("org", o.org.as_str())], o.queue_reprocess_depth)),
-    )?;
-    gauges(
-        e,
-        "webhook_queue_oldest_age_seconds",
-        "Age of the oldest waiting sync-queue item (0 when none).",
-        orgs.iter().map(|o| ([("org", o.org.as_str())], o.queue_oldest_age_seconds)),
-    )?;
-
     gauges(
         e,
         "webhook_infrastructure_up",

@@ -43,6 +43,11 @@ impl ReadTx {
         each!(self, tx => tx.deletions())
     }
 
+    /// How many writing statements have run on `organizations`; moves when they change.
+    pub fn organization_changes(&self) -> i64 {
+        each!(self, tx => tx.organization_changes())
+    }
+
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {
         each!(self, tx => tx.organizations().await)
     }

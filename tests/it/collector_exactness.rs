@@ -9,18 +9,19 @@ use sqlx::Row;
 use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::domain::RejectionReason;
 use webhook_health_exporter::simulate::{self, SimConfig};
-use webhook_health_exporter::snapshot::Snapshot;
+use webhook_health_exporter::snapshot::{OrgSnapshot, Snapshot};
 use webhook_health_exporter::store::{sqlite_timestamp, Store};
 
 /// Figures keyed the way the metrics are labelled.
 #[derive(Debug, Default, PartialEq)]
 struct Figures {
     received: BTreeMap<String, u64>,
-    rejected: BTreeMap<(String, String, String), u64>,
-    failed: BTreeMap<(String, String), u64>,
+    rejected: BTreeMap<String, u64>,
+    failed: BTreeMap<String, u64>,
     window_received: BTreeMap<(String, String), u64>,
-    window_rejected: BTreeMap<(String, String, String), u64>,
-    window_rejected_by_code: BTreeMap<(String, String, String), u64>,
+    window_rejected: BTreeMap<(String, String), u64>,
+    /// (window, org, reason, code)
+    window_rejected_by_reason: BTreeMap<(String, String, String, String), u64>,
     window_failed: BTreeMap<(String, String), u64>,
     queue_depth: BTreeMap<String, u64>,
 }
@@ -73,12 +74,12 @@ async fn queue_depths(store: &Store) -> BTreeMap<String, u64> {
 
 async fn ground_truth(store: &Store, now: DateTime<Utc>, windows: &[(&str, Duration)]) -> Figures {
     let mut f = Figures::default();
-    for (org, outcome, code, reason, n) in groups(store, None).await {
+    for (org, outcome, _, _, n) in groups(store, None).await {
         let n = n as u64;
         *f.received.entry(org.clone()).or_default() += n;
         match outcome.as_str() {
-            "rejected" => *f.rejected.entry((org, reason, code.to_string())).or_default() += n,
-            "failed" => *f.failed.entry((org, code.to_string())).or_default() += n,
+            "rejected" => *f.rejected.entry(org).or_default() += n,
+            "failed" => *f.failed.entry(org).or_default() += n,
             _ => {}
         }
     }
@@ -89,8 +90,8 @@ async fn ground_truth(store: &Store, now: DateTime<Utc>, windows: &[(&str, Durat
             *f.window_received.entry((w.clone(), org.clone())).or_default() += n;
             match outcome.as_str() {
                 "rejected" => {
-                    *f.window_rejected.entry((w.clone(), org.clone(), reason)).or_default() += n;
-                    *f.window_rejected_by_code.entry((w, org, code.to_string())).or_default() += n;
+                    *f.window_rejected.entry((w.clone(), org.clone())).or_default() += n;
+                    *f.window_rejected_by_reason.entry((w, org, reason, code.to_string())).or_default() += n;
                 }
                 "failed" => *f.window_failed.entry((w, org)).or_default() += n,
                 _ => {}
@@ -109,31 +110,32 @@ fn served(s: &Snapshot) -> Figures {
         if o.received_total > 0 {
             f.received.insert(org.clone(), o.received_total);
         }
-        for (reason, code, n) in &o.rejected_total {
-            f.rejected.insert((org.clone(), reason.as_str().into(), code.clone()), *n);
+        if o.rejected_total > 0 {
+            f.rejected.insert(org.clone(), o.rejected_total);
         }
-        for (code, n) in &o.failed_total {
-            f.failed.insert((org.clone(), code.clone()), *n);
+        if o.failed_total > 0 {
+            f.failed.insert(org.clone(), o.failed_total);
         }
         for w in &o.windows {
             if w.received > 0 {
                 f.window_received.insert((w.window.clone(), org.clone()), w.received);
             }
-            for r in RejectionReason::ALL {
-                let n = w.rejected_by_reason[r.index()];
-                if n > 0 {
-                    f.window_rejected.insert((w.window.clone(), org.clone(), r.as_str().into()), n);
-                }
+            if w.rejected > 0 {
+                f.window_rejected.insert((w.window.clone(), org.clone()), w.rejected);
             }
-            for (code, n) in &w.rejected_by_code {
-                f.window_rejected_by_code.insert((w.window.clone(), org.clone(), code.clone()), *n);
+            for (reason, code, n) in &w.rejected_by_reason {
+                assert!(*n > 0, "only pairs that occurred in the window are served");
+                let key = (w.window.clone(), org.clone(), reason.as_str().into(), code.clone());
+                f.window_rejected_by_reason.insert(key, *n);
             }
             if w.failed > 0 {
                 f.window_failed.insert((w.window.clone(), org.clone()), w.failed);
             }
         }
-        if o.queue_depth > 0 {
-            f.queue_depth.insert(org, o.queue_depth);
+    }
+    for q in &s.queues {
+        if q.depth > 0 {
+            f.queue_depth.insert(q.org.clone(), q.depth);
         }
     }
     f
@@ -200,13 +202,17 @@ async fn bounded_labels(_url: String, store: Store) {
     let s = collector.snapshot(t0);
     let unknown =
         s.orgs.iter().find(|o| o.org == "_unknown").expect("unknown orgs are grouped under _unknown");
-    assert!(unknown.rejected_total.iter().all(|(r, _, _)| *r == RejectionReason::UnknownOrganization));
+    let reasons = |o: &OrgSnapshot| {
+        let longest = o.windows.iter().max_by_key(|w| w.received).unwrap();
+        longest.rejected_by_reason.iter().map(|(r, _, n)| (*r, *n)).collect::<Vec<_>>()
+    };
+    assert!(reasons(unknown).iter().all(|(r, _)| *r == RejectionReason::UnknownOrganization));
     let other: u64 = s
         .orgs
         .iter()
-        .flat_map(|o| o.rejected_total.iter())
-        .filter(|(r, _, _)| *r == RejectionReason::Other)
-        .map(|(_, _, n)| n)
+        .flat_map(|o| reasons(o))
+        .filter(|(r, _)| *r == RejectionReason::Other)
+        .map(|(_, n)| n)
         .sum();
     assert!(other > 0, "a reason outside the vocabulary (geo_blocked) is counted as other");
     assert_eq!(s.orgs.len(), 5, "4 orgs and _unknown, however many unknown org ids were sent");

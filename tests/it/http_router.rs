@@ -20,7 +20,7 @@ use crate::support;
 /// The router as `serve` builds it (without the API, admin page and web protection).
 fn app(store: Store, telemetry_path: &str) -> Router {
     let collector = LogCollector::new(store, CollectorConfig::default());
-    router(AppState { collector, telemetry_path: telemetry_path.to_string() })
+    router(AppState { collector, encoder: Default::default(), telemetry_path: telemetry_path.to_string() })
 }
 
 /// A migrated SQLite store in a temporary folder with a little simulated traffic.
@@ -142,4 +142,30 @@ async fn unknown_paths_are_404() {
     for path in ["/nope", "/metrics/extra", "/healthz/", "/index.html"] {
         assert_eq!(get(app.clone(), path, None).await.status, StatusCode::NOT_FOUND, "{path}");
     }
+}
+
+/// Prometheus always sends `Accept-Encoding: gzip`: it gets the same exposition, gzip-encoded;
+/// a scraper that does not ask gets it plain.
+#[tokio::test]
+async fn metrics_are_gzipped_for_scrapers_that_accept_it() {
+    use std::io::Read;
+    let (store, _dir) = sqlite_with_traffic().await;
+    let app = app(store, "/metrics");
+    let request = Request::get("/metrics")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .header(header::ACCEPT, "application/openmetrics-text; version=1.0.0")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()), Some("gzip"));
+    let gzipped = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut text).expect("a valid gzip stream");
+    assert!(text.contains("webhook_payloads_received_total{org="), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(gzipped.len() * 2 < text.len(), "{} bytes gzipped of {}", gzipped.len(), text.len());
+
+    let plain = get(app, "/metrics", None).await;
+    assert!(plain.text.contains("webhook_payloads_received_total{org="), "not encoded when not asked");
 }

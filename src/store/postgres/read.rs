@@ -19,6 +19,7 @@ pub struct PgReadTx {
     tx: Transaction<'static, Postgres>,
     snapshot: PgSnapshot,
     deletions: i64,
+    organization_changes: i64,
     timeout: Duration,
 }
 
@@ -71,19 +72,22 @@ impl PgStore {
         );
         timed(self.timeout, "starting a read", async {
             let mut tx = self.pool.begin_with(begin).await?;
-            let (snapshot, deletions): (String, Option<i64>) = sqlx::query_as(
-                "SELECT pg_current_snapshot()::text, (SELECT statements FROM webhook_event_deletions)",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            Ok((tx, snapshot, deletions))
+            let (snapshot, deletions, organization_changes): (String, Option<i64>, Option<i64>) =
+                sqlx::query_as(
+                    "SELECT pg_current_snapshot()::text, (SELECT statements FROM webhook_event_deletions),
+                            (SELECT statements FROM webhook_organization_changes)",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+            Ok((tx, snapshot, deletions, organization_changes))
         })
         .await
-        .and_then(|(tx, text, deletions)| {
+        .and_then(|(tx, text, deletions, organization_changes)| {
             Ok(PgReadTx {
                 tx,
                 snapshot: PgSnapshot::parse(&text)?,
                 deletions: deletions.unwrap_or(0),
+                organization_changes: organization_changes.unwrap_or(0),
                 timeout: self.timeout,
             })
         })
@@ -97,6 +101,10 @@ impl PgReadTx {
 
     pub fn deletions(&self) -> i64 {
         self.deletions
+    }
+
+    pub fn organization_changes(&self) -> i64 {
+        self.organization_changes
     }
 
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {

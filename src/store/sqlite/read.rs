@@ -18,6 +18,7 @@ pub struct SqliteReadTx {
     last_event: i64,
     last_lifecycle: i64,
     deletions: i64,
+    organization_changes: i64,
     timeout: Duration,
 }
 
@@ -25,10 +26,16 @@ impl SqliteStore {
     pub async fn begin_read(&self) -> Result<SqliteReadTx> {
         timed(self.timeout, "starting a read", async {
             let mut tx = self.pool.begin().await?;
-            let (last_event, last_lifecycle, deletions): (i64, i64, Option<i64>) = sqlx::query_as(
+            let (last_event, last_lifecycle, deletions, organization_changes): (
+                i64,
+                i64,
+                Option<i64>,
+                Option<i64>,
+            ) = sqlx::query_as(
                 "SELECT (SELECT coalesce(max(id), 0) FROM webhook_events),
-                        (SELECT coalesce(max(id), 0) FROM edge_function_events),
-                        (SELECT statements FROM webhook_event_deletions)",
+                            (SELECT coalesce(max(id), 0) FROM edge_function_events),
+                            (SELECT statements FROM webhook_event_deletions),
+                            (SELECT statements FROM webhook_organization_changes)",
             )
             .fetch_one(&mut *tx)
             .await?;
@@ -37,6 +44,7 @@ impl SqliteStore {
                 last_event,
                 last_lifecycle,
                 deletions: deletions.unwrap_or(0),
+                organization_changes: organization_changes.unwrap_or(0),
                 timeout: self.timeout,
             })
         })
@@ -55,6 +63,10 @@ impl SqliteReadTx {
 
     pub fn deletions(&self) -> i64 {
         self.deletions
+    }
+
+    pub fn organization_changes(&self) -> i64 {
+        self.organization_changes
     }
 
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {
