@@ -12,7 +12,12 @@ pub struct Snapshot {
     pub store_up: bool,
     pub backend: &'static str,
     pub orgs: Vec<Arc<OrgSnapshot>>,
+    /// Orgs with pending sync-queue items only.
     pub queues: Vec<QueueSnapshot>,
+    /// (reason, HTTP status code, count) over all organizations, sorted.
+    pub rejected_totals: Vec<(RejectionReason, String, u64)>,
+    /// (HTTP status code, count) over all organizations, sorted.
+    pub failed_totals: Vec<(String, u64)>,
     pub edge_exits: Vec<EdgeExitCount>,
     pub components: Vec<ComponentHealth>,
     pub exporter: ExporterStats,
@@ -30,6 +35,8 @@ impl Snapshot {
             backend: self.backend,
             orgs: Vec::new(),
             queues: Vec::new(),
+            rejected_totals: self.rejected_totals.clone(),
+            failed_totals: self.failed_totals.clone(),
             edge_exits: self.edge_exits.clone(),
             components: self.components.clone(),
             exporter: self.exporter.clone(),
@@ -47,20 +54,19 @@ pub struct OrgSnapshot {
     /// None for the `_unknown` pseudo-organization.
     pub endpoint: Option<Endpoint>,
     pub received_total: u64,
-    pub rejected_total: u64,
-    pub failed_total: u64,
     pub windows: Vec<WindowCounts>,
     pub last_received: Option<DateTime<Utc>>,
 }
 
-/// One organization's sync queue. Apart from the traffic figures: the oldest item's age moves
-/// with every scrape, the traffic figures only when rows arrive or leave a window.
+/// The sync queue of an organization with pending items. Apart from the traffic figures: the
+/// oldest item's age moves with every scrape, the traffic figures only when rows arrive or leave
+/// a window.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueSnapshot {
     pub org: String,
     pub depth: u64,
     pub reprocess_depth: u64,
-    /// None when nothing is pending.
+    /// None when the store does not tell when the items were enqueued.
     pub oldest_age_seconds: Option<f64>,
 }
 

@@ -314,6 +314,8 @@ impl LogCollector {
             backend: self.store.backend().as_str(),
             orgs: state.org_snapshots(now, &self.config.windows),
             queues: state.queue_snapshots(now),
+            rejected_totals: state.rejected_totals(),
+            failed_totals: state.failed_totals(),
             edge_exits: state.edge_exits(),
             components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: ExporterStats {

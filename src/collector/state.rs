@@ -22,8 +22,6 @@ pub struct Window {
 #[derive(Debug, Default)]
 struct OrgState {
     received_total: u64,
-    rejected_total: u64,
-    failed_total: u64,
     last_received: Option<i64>,
     recent_received: TimeSeries,
     recent_rejected: BTreeMap<(RejectionReason, String), TimeSeries>,
@@ -45,6 +43,10 @@ struct Shown {
 #[derive(Debug, Default)]
 pub struct State {
     orgs: BTreeMap<String, OrgState>,
+    /// Over all organizations: reasons and codes are told apart per org in the windows only (see
+    /// docs/metrics.md, "The series budget").
+    rejected_totals: BTreeMap<(RejectionReason, String), u64>,
+    failed_totals: BTreeMap<String, u64>,
     endpoints: HashMap<String, Endpoint>,
     queue: HashMap<String, QueueStat>,
     exits: BTreeMap<(&'static str, bool), u64>,
@@ -83,6 +85,8 @@ impl State {
     /// Forgets every figure read from events, before history is read again.
     pub fn reset_events(&mut self) {
         self.orgs.clear();
+        self.rejected_totals.clear();
+        self.failed_totals.clear();
         for org in self.endpoints.keys() {
             self.orgs.entry(org.clone()).or_default();
         }
@@ -100,7 +104,15 @@ impl State {
     pub fn apply_aggregates(&mut self, aggregates: &[EventAggregate], now: DateTime<Utc>) {
         for a in aggregates {
             let n = a.count.max(0) as u64;
-            self.add_totals(&a.org_id, &a.outcome, n, a.last_received_at.min(now));
+            let status = status_label(a.http_status);
+            self.add_totals(
+                &a.org_id,
+                &a.outcome,
+                a.rejection_reason.as_deref(),
+                status,
+                n,
+                a.last_received_at.min(now),
+            );
         }
     }
 
@@ -117,14 +129,28 @@ impl State {
     /// alert by the skew.
     pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
-            self.add_totals(&row.org_id, &row.outcome, 1, row.received_at.min(now));
+            let status = status_label(row.http_status);
+            self.add_totals(
+                &row.org_id,
+                &row.outcome,
+                row.rejection_reason.as_deref(),
+                status,
+                1,
+                row.received_at.min(now),
+            );
             self.record_recent(row, window_start);
         }
     }
 
-    /// Totals are per outcome: reasons and codes are told apart in the windows only (see
-    /// docs/metrics.md, "The series budget").
-    fn add_totals(&mut self, org_id: &str, outcome: &str, n: u64, last: DateTime<Utc>) {
+    fn add_totals(
+        &mut self,
+        org_id: &str,
+        outcome: &str,
+        reason: Option<&str>,
+        status: String,
+        n: u64,
+        last: DateTime<Utc>,
+    ) {
         let label = self.org_label(org_id);
         let org = self.orgs.entry(label).or_default();
         org.shown = None;
@@ -132,8 +158,11 @@ impl State {
         let last = micros(last);
         org.last_received = Some(org.last_received.map_or(last, |l| l.max(last)));
         match Outcome::parse(outcome) {
-            Some(Outcome::Rejected) => org.rejected_total += n,
-            Some(Outcome::Failed) => org.failed_total += n,
+            Some(Outcome::Rejected) => {
+                let reason = RejectionReason::from_stored(reason);
+                *self.rejected_totals.entry((reason, status)).or_default() += n;
+            }
+            Some(Outcome::Failed) => *self.failed_totals.entry(status).or_default() += n,
             Some(Outcome::Accepted) | None => {}
         }
     }
@@ -227,6 +256,16 @@ impl State {
         self.queue = queue;
     }
 
+    /// Rejected payloads over all organizations, by reason and code, since the store began.
+    pub fn rejected_totals(&self) -> Vec<(RejectionReason, String, u64)> {
+        self.rejected_totals.iter().map(|((r, code), n)| (*r, code.clone(), *n)).collect()
+    }
+
+    /// Failed payloads over all organizations, by code, since the store began.
+    pub fn failed_totals(&self) -> Vec<(String, u64)> {
+        self.failed_totals.iter().map(|(code, n)| (code.clone(), *n)).collect()
+    }
+
     pub fn edge_exits(&self) -> Vec<EdgeExitCount> {
         self.exits.iter().map(|(&(reason, error), &count)| EdgeExitCount { reason, error, count }).collect()
     }
@@ -259,23 +298,23 @@ impl State {
             .collect()
     }
 
-    /// Queue figures of every org that has traffic figures, as of `now`.
+    /// Queue figures of the orgs with pending items, as of `now`, sorted by org.
     pub fn queue_snapshots(&self, now: DateTime<Utc>) -> Vec<QueueSnapshot> {
-        self.orgs
-            .keys()
-            .map(|label| {
-                let queue = self.queue.get(label);
-                QueueSnapshot {
-                    org: label.clone(),
-                    depth: queue.map_or(0, |q| q.depth.max(0) as u64),
-                    reprocess_depth: queue.map_or(0, |q| q.reprocess_depth.max(0) as u64),
-                    oldest_age_seconds: queue
-                        .filter(|q| q.depth > 0)
-                        .and_then(|q| q.oldest_enqueued_at)
-                        .map(|t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
-                }
+        let mut queues: Vec<QueueSnapshot> = self
+            .queue
+            .iter()
+            .filter(|(_, q)| q.depth > 0)
+            .map(|(label, q)| QueueSnapshot {
+                org: label.clone(),
+                depth: q.depth as u64,
+                reprocess_depth: q.reprocess_depth.max(0) as u64,
+                oldest_age_seconds: q
+                    .oldest_enqueued_at
+                    .map(|t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
             })
-            .collect()
+            .collect();
+        queues.sort_by(|a, b| a.org.cmp(&b.org));
+        queues
     }
 }
 
@@ -291,8 +330,6 @@ impl OrgState {
             org: label.to_string(),
             endpoint: endpoint.cloned(),
             received_total: self.received_total,
-            rejected_total: self.rejected_total,
-            failed_total: self.failed_total,
             windows: windows
                 .iter()
                 .map(|w| {
@@ -363,7 +400,11 @@ mod tests {
         let after_edge = state.org_snapshots(t0 + Duration::seconds(61), &windows).remove(0);
         assert_eq!((after_edge.windows[0].received, after_edge.windows[0].rejected), (1, 0));
         assert!(after_edge.windows[0].rejected_by_reason.is_empty(), "pairs at 0 are not served");
-        assert_eq!(after_edge.rejected_total, 1, "counters do not leave windows");
+        assert_eq!(
+            state.rejected_totals(),
+            [(RejectionReason::InvalidAuth, "401".into(), 1)],
+            "counters stay"
+        );
 
         let t1 = t0 + Duration::minutes(2);
         state.apply_new(&[row(t1, "failed", None)], micros(t1) - windows[0].micros, t1);

@@ -161,6 +161,18 @@ impl Collector for SnapshotCollector {
 }
 
 fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::Error> {
+    counters(
+        e,
+        "webhook_payloads_rejected",
+        "Payloads the webhook endpoint rejected, over all organizations, by reason and HTTP status code.",
+        s.rejected_totals.iter().map(|(r, code, n)| ([("reason", r.as_str()), ("code", code.as_str())], *n)),
+    )?;
+    counters(
+        e,
+        "webhook_payloads_failed",
+        "Payloads accepted but failed in processing, over all organizations, by HTTP status code.",
+        s.failed_totals.iter().map(|(code, n)| ([("code", code.as_str())], *n)),
+    )?;
     gauges(
         e,
         "webhook_infrastructure_up",

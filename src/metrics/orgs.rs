@@ -21,7 +21,7 @@ use crate::snapshot::{OrgSnapshot, QueueSnapshot};
 type Descriptor = (&'static str, &'static str, MetricType);
 
 /// Families written from [`OrgSnapshot`]s (cached per org), in output order.
-const TRAFFIC: [Descriptor; 10] = [
+const TRAFFIC: [Descriptor; 8] = [
     ("webhook_endpoint", "The active webhook endpoint URL each organization's portal targets.", MetricType::Info),
     (
         "webhook_endpoint_url_changed_timestamp_seconds",
@@ -29,16 +29,6 @@ const TRAFFIC: [Descriptor; 10] = [
         MetricType::Gauge,
     ),
     ("webhook_payloads_received", "Payloads that reached the webhook endpoint.", MetricType::Counter),
-    (
-        "webhook_payloads_rejected",
-        "Payloads the webhook endpoint rejected (by reason and code: webhook_window_payloads_rejected_by_reason).",
-        MetricType::Counter,
-    ),
-    (
-        "webhook_payloads_failed",
-        "Payloads accepted but failed in processing; from the organization's first such payload on.",
-        MetricType::Counter,
-    ),
     (
         "webhook_window_payloads_received",
         "Payloads received in the last `window`, exact at scrape time.",
@@ -68,7 +58,11 @@ const TRAFFIC: [Descriptor; 10] = [
 
 /// Families written from [`QueueSnapshot`]s at every scrape (the oldest item ages by the second).
 const QUEUE: [Descriptor; 3] = [
-    ("webhook_queue_depth", "Sync-queue items waiting (state pending).", MetricType::Gauge),
+    (
+        "webhook_queue_depth",
+        "Sync-queue items waiting (state pending); only while the organization has some.",
+        MetricType::Gauge,
+    ),
     (
         "webhook_queue_reprocess_depth",
         "Waiting sync-queue items that carry the reprocessing flag; only when above 0.",
@@ -76,7 +70,7 @@ const QUEUE: [Descriptor; 3] = [
     ),
     (
         "webhook_queue_oldest_age_seconds",
-        "Age of the oldest waiting sync-queue item; only while one is waiting.",
+        "Age of the oldest waiting sync-queue item; only while the organization has some.",
         MetricType::Gauge,
     ),
 ];
@@ -151,22 +145,16 @@ fn block(o: &Arc<OrgSnapshot>) -> Block {
     end(&text, 1);
     sample(&mut text, "webhook_payloads_received_total", &[("org", org)], Value::Int(o.received_total));
     end(&text, 2);
-    sample(&mut text, "webhook_payloads_rejected_total", &[("org", org)], Value::Int(o.rejected_total));
-    end(&text, 3);
-    if o.failed_total > 0 {
-        sample(&mut text, "webhook_payloads_failed_total", &[("org", org)], Value::Int(o.failed_total));
-    }
-    end(&text, 4);
     for w in &o.windows {
         let labels = [("org", org), ("window", w.window.as_str())];
         sample(&mut text, "webhook_window_payloads_received", &labels, Value::Int(w.received));
     }
-    end(&text, 5);
+    end(&text, 3);
     for w in &o.windows {
         let labels = [("org", org), ("window", w.window.as_str())];
         sample(&mut text, "webhook_window_payloads_rejected", &labels, Value::Int(w.rejected));
     }
-    end(&text, 6);
+    end(&text, 4);
     for w in &o.windows {
         for (reason, code, n) in &w.rejected_by_reason {
             let labels =
@@ -174,12 +162,12 @@ fn block(o: &Arc<OrgSnapshot>) -> Block {
             sample(&mut text, "webhook_window_payloads_rejected_by_reason", &labels, Value::Int(*n));
         }
     }
-    end(&text, 7);
+    end(&text, 5);
     for w in o.windows.iter().filter(|w| w.failed > 0) {
         let labels = [("org", org), ("window", w.window.as_str())];
         sample(&mut text, "webhook_window_payloads_failed", &labels, Value::Int(w.failed));
     }
-    end(&text, 8);
+    end(&text, 6);
     if let Some(t) = o.last_received {
         sample(
             &mut text,
@@ -188,7 +176,7 @@ fn block(o: &Arc<OrgSnapshot>) -> Block {
             Value::Float(seconds(t)),
         );
     }
-    end(&text, 9);
+    end(&text, 7);
     Block { figures: Arc::clone(o), text, ends }
 }
 

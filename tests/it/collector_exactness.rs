@@ -16,7 +16,9 @@ use webhook_health_exporter::store::{sqlite_timestamp, Store};
 #[derive(Debug, Default, PartialEq)]
 struct Figures {
     received: BTreeMap<String, u64>,
-    rejected: BTreeMap<String, u64>,
+    /// Over all orgs: (reason, code)
+    rejected: BTreeMap<(String, String), u64>,
+    /// Over all orgs: code
     failed: BTreeMap<String, u64>,
     window_received: BTreeMap<(String, String), u64>,
     window_rejected: BTreeMap<(String, String), u64>,
@@ -74,12 +76,12 @@ async fn queue_depths(store: &Store) -> BTreeMap<String, u64> {
 
 async fn ground_truth(store: &Store, now: DateTime<Utc>, windows: &[(&str, Duration)]) -> Figures {
     let mut f = Figures::default();
-    for (org, outcome, _, _, n) in groups(store, None).await {
+    for (org, outcome, code, reason, n) in groups(store, None).await {
         let n = n as u64;
         *f.received.entry(org.clone()).or_default() += n;
         match outcome.as_str() {
-            "rejected" => *f.rejected.entry(org).or_default() += n,
-            "failed" => *f.failed.entry(org).or_default() += n,
+            "rejected" => *f.rejected.entry((reason, code.to_string())).or_default() += n,
+            "failed" => *f.failed.entry(code.to_string()).or_default() += n,
             _ => {}
         }
     }
@@ -110,12 +112,6 @@ fn served(s: &Snapshot) -> Figures {
         if o.received_total > 0 {
             f.received.insert(org.clone(), o.received_total);
         }
-        if o.rejected_total > 0 {
-            f.rejected.insert(org.clone(), o.rejected_total);
-        }
-        if o.failed_total > 0 {
-            f.failed.insert(org.clone(), o.failed_total);
-        }
         for w in &o.windows {
             if w.received > 0 {
                 f.window_received.insert((w.window.clone(), org.clone()), w.received);
@@ -132,6 +128,12 @@ fn served(s: &Snapshot) -> Figures {
                 f.window_failed.insert((w.window.clone(), org.clone()), w.failed);
             }
         }
+    }
+    for (reason, code, n) in &s.rejected_totals {
+        f.rejected.insert((reason.as_str().into(), code.clone()), *n);
+    }
+    for (code, n) in &s.failed_totals {
+        f.failed.insert(code.clone(), *n);
     }
     for q in &s.queues {
         if q.depth > 0 {

@@ -33,8 +33,12 @@ fn counters(s: &Snapshot) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for o in &s.orgs {
         out.insert(format!("received{{org={}}}", o.org), o.received_total);
-        out.insert(format!("rejected{{org={}}}", o.org), o.rejected_total);
-        out.insert(format!("failed{{org={}}}", o.org), o.failed_total);
+    }
+    for (reason, code, n) in &s.rejected_totals {
+        out.insert(format!("rejected{{reason={},code={code}}}", reason.as_str()), *n);
+    }
+    for (code, n) in &s.failed_totals {
+        out.insert(format!("failed{{code={code}}}"), *n);
     }
     out
 }
