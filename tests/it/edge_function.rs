@@ -368,3 +368,44 @@ async fn check_metrics(url: &str) {
     );
     assert_eq!(support::metric(&page, "webhook_queue_depth{org=\"burst\"}"), Some(3.0));
 }
+
+/// The function's lifecycle hooks with its real store: an unhandled rejection and a beforeunload
+/// (as the edge runtime dispatches it at a wall-clock limit) become edge_function_events rows, and
+/// the exporter counts both as error exits of the Edge Function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_rows_are_error_exits_on_the_exporter() {
+    let (url, _store) = support::fresh_postgres().await;
+    const SCRIPT: &str = r#"
+        import { connect, PgStore } from "./store.ts";
+        import { installLifecycleHooks } from "./lifecycle.ts";
+        const sql = connect(Deno.env.get("SUPABASE_DB_URL")!);
+        const store = new PgStore(sql);
+        const writes: Promise<unknown>[] = [];
+        installLifecycleHooks(globalThis, (t, r, d) => store.lifecycle("dynamics-webhook", t, r, d), (p) => writes.push(p));
+        Promise.reject(new TypeError("cannot read properties of undefined"));
+        await new Promise((r) => setTimeout(r, 50));
+        globalThis.dispatchEvent(new CustomEvent("beforeunload", { detail: { reason: "wall_clock" } }));
+        await Promise.all(writes);
+        await sql.end();
+    "#;
+    let out = deno::command()
+        .current_dir(deno::workspace().join("dynamics-webhook"))
+        .args(["eval", "--frozen", "--ext=ts", "--allow-net", "--allow-env", SCRIPT])
+        .env("SUPABASE_DB_URL", &url)
+        .output()
+        .expect("running deno eval");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the script failed (the rejection must be handled):\n{stderr}");
+    assert!(stderr.contains("unhandled rejection"), "logged too:\n{stderr}");
+
+    let exporter = Exporter::start(&url, &[]);
+    let exits =
+        |reason: &str| format!("webhook_edge_function_exits_total{{reason=\"{reason}\",error=\"true\"}}");
+    let page = exporter
+        .scrape_until("both exits", |page| {
+            support::metric(page, &exits("UncaughtException")) == Some(1.0)
+                && support::metric(page, &exits("WallClockTime")) == Some(1.0)
+        })
+        .await;
+    assert_eq!(support::metric(&page, "webhook_infrastructure_up{component=\"edge_function\"}"), Some(0.0));
+}
