@@ -220,6 +220,12 @@ Deno.test("lifecycle: an unhandled rejection is recorded and handled; a failing 
   await Promise.all(kept); // the rejected write settled into a log line, not a rejection
   assert.deepEqual(rows[0].slice(0, 2), ["UncaughtException", null]);
   assert.match(rows[0][2] as string, /TypeError: boom/);
+  // An exception thrown from a callback arrives as an `error` event: the same treatment.
+  const thrown = new ErrorEvent("error", { cancelable: true, error: new RangeError("deep") });
+  target.dispatchEvent(thrown);
+  assert.equal(thrown.defaultPrevented, true);
+  await Promise.all(kept);
+  assert.match(rows[1][2] as string, /^uncaught exception: RangeError: deep/);
   // A throwing keepAlive (the runtime refusing) does not escape either.
   const other = new EventTarget();
   installLifecycleHooks(other, () => Promise.resolve(), () => {
