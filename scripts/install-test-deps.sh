@@ -37,3 +37,21 @@ if ! "$WHE_SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "
   fi
   "$WHE_SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+
+# Deno (npm's `deno` package carries the binary itself: nothing is downloaded at install time) for
+# tests/it/edge_function.rs, outside the repository. The tests find it through WHE_DENO, else at
+# $WHE_DENO_DIR/node_modules/.bin/deno (the same default as here).
+DENO_VERSION=2.9.6
+WHE_DENO_DIR=${WHE_DENO_DIR:-$HOME/.cache/whe-deno}
+if ! "$WHE_DENO_DIR/node_modules/.bin/deno" --version 2>/dev/null | grep -q "^deno $DENO_VERSION "; then
+  echo "install-test-deps: installing deno $DENO_VERSION (npm) into $WHE_DENO_DIR" >&2
+  if ! command -v npm >/dev/null; then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  mkdir -p "$WHE_DENO_DIR"
+  npm install --prefix "$WHE_DENO_DIR" --no-audit --no-fund --loglevel=error "deno@$DENO_VERSION" >/dev/null
+  "$WHE_DENO_DIR/node_modules/.bin/deno" --version | grep -q "^deno $DENO_VERSION " ||
+    { echo "install-test-deps: $WHE_DENO_DIR/node_modules/.bin/deno is not deno $DENO_VERSION" >&2; exit 1; }
+fi

@@ -20,6 +20,7 @@ mod collector_exactness;
 mod dashboard_queries;
 mod dashboard_static;
 mod demo;
+mod edge_function;
 mod exporter_role;
 mod http_router;
 mod http_surface;

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod busy;
 pub mod cluster;
 pub mod dashboard;
+pub mod deno;
 pub mod endpoint;
 pub mod prometheus;
 pub mod proxy;
