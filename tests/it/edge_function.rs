@@ -164,14 +164,14 @@ async fn post(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// The one place that knows how a rejection shows on `/metrics` today: the counter by
-/// (org, reason, code) and the 1h window gauge by reason. Adapt here if the label sets move.
+/// The one place that knows how a rejection shows on `/metrics`: the org's 1h window gauge by
+/// (reason, code), and the counter by (reason, code) over all orgs.
 fn shows_rejections(page: &str, org: &str, reason: &str, code: u16, n: f64) -> bool {
-    let total =
-        format!("webhook_payloads_rejected_total{{org=\"{org}\",reason=\"{reason}\",code=\"{code}\"}}");
-    let window =
-        format!("webhook_window_payloads_rejected{{org=\"{org}\",window=\"1h\",reason=\"{reason}\"}}");
-    support::metric(page, &total) == Some(n) && support::metric(page, &window) == Some(n)
+    let window = format!(
+        "webhook_window_payloads_rejected_by_reason{{org=\"{org}\",window=\"1h\",reason=\"{reason}\",code=\"{code}\"}}"
+    );
+    let total = format!("webhook_payloads_rejected_total{{reason=\"{reason}\",code=\"{code}\"}}");
+    support::metric(page, &window) == Some(n) && support::metric(page, &total).is_some_and(|t| t >= n)
 }
 
 async fn exec(pool: &PgPool, sql: &str) {
@@ -362,8 +362,9 @@ async fn check_metrics(url: &str) {
     assert_eq!(received("burst"), Some(4.0));
     assert_eq!(received("fabrikam"), Some(1.0));
     assert_eq!(support::received_total(&page), 18.0);
+    assert_eq!(support::metric(&page, "webhook_payloads_failed_total{code=\"500\"}"), Some(1.0));
     assert_eq!(
-        support::metric(&page, "webhook_payloads_failed_total{org=\"failing\",code=\"500\"}"),
+        support::metric(&page, "webhook_window_payloads_failed{org=\"failing\",window=\"1h\"}"),
         Some(1.0)
     );
     assert_eq!(support::metric(&page, "webhook_queue_depth{org=\"burst\"}"), Some(3.0));
