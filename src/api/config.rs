@@ -236,24 +236,16 @@ impl ApiSettings {
 
         let mut tokens = Vec::new();
         for text in &args.token_sha256 {
-            tokens.push(parse_token_flag(text, &admin_role)?);
+            tokens.push(parse_token_flag(TOKEN_FLAG, text, &admin_role)?);
         }
         if let Some(path) = args.token_sha256_file.as_ref().or(file.token_sha256_file.as_ref()) {
-            tokens.extend(read_token_file(path, &admin_role)?);
+            tokens.extend(read_token_file(TOKEN_FILE_FLAG, path, &admin_role)?);
         }
         for t in &file.tokens {
             let role = t.role.clone().unwrap_or_else(|| admin_role.clone());
             tokens.push(token_entry(&t.principal, &role, &t.sha256, "[api] tokens")?);
         }
-        for (i, t) in tokens.iter().enumerate() {
-            if tokens[..i].iter().any(|o| o.sha256 == t.sha256) {
-                return Err(invalid(
-                    "--api.token-sha256",
-                    &t.principal,
-                    "the same token hash is configured twice",
-                ));
-            }
-        }
+        refuse_repeated_hashes(TOKEN_FLAG, &tokens)?;
 
         let jwt = resolve_jwt(args, file)?;
         let limits = Limits {
@@ -289,10 +281,30 @@ impl ApiSettings {
     }
 }
 
-/// `--api.token-sha256-file`: one token per line in the flag's syntax, `#` comments.
-fn read_token_file(path: &Path, admin_role: &str) -> Result<Vec<TokenEntry>, ConfigError> {
-    const SETTING: &str = "--api.token-sha256-file";
-    let text = read_secret(SETTING, path)?;
+const TOKEN_FLAG: &str = "--api.token-sha256";
+const TOKEN_FILE_FLAG: &str = "--api.token-sha256-file";
+
+/// The same hash twice (in one list of tokens) is refused: one of the two names would be wrong.
+pub(crate) fn refuse_repeated_hashes(
+    setting: &'static str,
+    tokens: &[TokenEntry],
+) -> Result<(), ConfigError> {
+    for (i, t) in tokens.iter().enumerate() {
+        if tokens[..i].iter().any(|o| o.sha256 == t.sha256) {
+            return Err(invalid(setting, &t.principal, "the same token hash is configured twice"));
+        }
+    }
+    Ok(())
+}
+
+/// A file of token hashes (`--api.token-sha256-file`, `--ingest.token-sha256-file`): one token per
+/// line in the flag's syntax, `#` comments; `default_role` for lines that name none.
+pub(crate) fn read_token_file(
+    setting: &'static str,
+    path: &Path,
+    default_role: &str,
+) -> Result<Vec<TokenEntry>, ConfigError> {
+    let text = read_secret(setting, path)?;
     let mut tokens = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -301,34 +313,32 @@ fn read_token_file(path: &Path, admin_role: &str) -> Result<Vec<TokenEntry>, Con
         }
         // Name the line, never its content: it may be a pasted token.
         let at = format!("{} line {}", path.display(), n + 1);
-        let entry = parse_token_flag(line, admin_role).map_err(|e| match e {
-            ConfigError::Invalid { reason, .. } => invalid(SETTING, &at, reason),
+        let entry = parse_token_flag(setting, line, default_role).map_err(|e| match e {
+            ConfigError::Invalid { reason, .. } => invalid(setting, &at, reason),
             other => other,
         })?;
         tokens.push(entry);
     }
     if tokens.is_empty() {
-        return Err(invalid(SETTING, &path.display().to_string(), "holds no token hashes"));
+        return Err(invalid(setting, &path.display().to_string(), "holds no token hashes"));
     }
     Ok(tokens)
 }
 
-/// `HEX`, `PRINCIPAL:HEX` or `PRINCIPAL:ROLE:HEX`.
-fn parse_token_flag(text: &str, admin_role: &str) -> Result<TokenEntry, ConfigError> {
+/// `HEX`, `PRINCIPAL:HEX` or `PRINCIPAL:ROLE:HEX` (the role defaults to `default_role`).
+pub(crate) fn parse_token_flag(
+    setting: &'static str,
+    text: &str,
+    default_role: &str,
+) -> Result<TokenEntry, ConfigError> {
     let parts: Vec<&str> = text.trim().split(':').collect();
     let (principal, role, hex) = match parts.as_slice() {
-        [hex] => (format!("token-{}", hex.get(..8).unwrap_or(hex)), admin_role.to_string(), *hex),
-        [p, hex] => (p.to_string(), admin_role.to_string(), *hex),
+        [hex] => (format!("token-{}", hex.get(..8).unwrap_or(hex)), default_role.to_string(), *hex),
+        [p, hex] => (p.to_string(), default_role.to_string(), *hex),
         [p, r, hex] => (p.to_string(), r.to_string(), *hex),
-        _ => {
-            return Err(invalid(
-                "--api.token-sha256",
-                "(hidden)",
-                "expected HEX, PRINCIPAL:HEX or PRINCIPAL:ROLE:HEX",
-            ))
-        }
+        _ => return Err(invalid(setting, "(hidden)", "expected HEX, PRINCIPAL:HEX or PRINCIPAL:ROLE:HEX")),
     };
-    token_entry(&principal, &role, hex, "--api.token-sha256")
+    token_entry(&principal, &role, hex, setting)
 }
 
 fn token_entry(
