@@ -329,6 +329,12 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_has_a_name_of_its_own() {
+        // Flattened rooms (api, ingest, web...) share one namespace: clap checks it here, not at start.
+        ServeArgs::augment_args(clap::Command::new("serve")).debug_assert();
+    }
+
+    #[test]
     fn ingestion_tokens_are_their_own() {
         let hash = hex::encode(crate::credentials::sha256(b"t"));
         let mut a = args("sqlite://x.db");

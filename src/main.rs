@@ -134,7 +134,9 @@ impl SimulateArgs {
         let token = match (&self.ingest_token_file, std::env::var("WHE_INGEST_TOKEN")) {
             (Some(path), _) => webhook_health_exporter::parse::read_secret("--ingest.token-file", path)?,
             (None, Ok(token)) if !token.trim().is_empty() => token.trim().to_string(),
-            _ => anyhow::bail!("--ingest.url needs an ingestion token: set WHE_INGEST_TOKEN or --ingest.token-file"),
+            _ => anyhow::bail!(
+                "--ingest.url needs an ingestion token: set WHE_INGEST_TOKEN or --ingest.token-file"
+            ),
         };
         Ok(Some(IngestTarget { url: url.clone(), token }))
     }

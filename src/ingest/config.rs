@@ -27,17 +27,30 @@ const TOKEN_FILE_FLAG: &str = "--ingest.token-sha256-file";
 pub struct IngestArgs {
     /// An ingestion token (event worker, log drain) as the sha256 hex of the token: HEX or
     /// NAME:HEX (repeatable; make one with `hash-token`)
-    #[arg(long = "ingest.token-sha256", env = "WHE_INGEST_TOKEN_SHA256", value_delimiter = ',')]
+    #[arg(
+        id = "ingest_token_sha256",
+        long = "ingest.token-sha256",
+        env = "WHE_INGEST_TOKEN_SHA256",
+        value_delimiter = ','
+    )]
     pub token_sha256: Vec<String>,
     /// A file of ingestion token hashes (a Docker or Kubernetes secret): one HEX or NAME:HEX per
     /// line; blank lines and lines starting with # are ignored
-    #[arg(long = "ingest.token-sha256-file", env = "WHE_INGEST_TOKEN_SHA256_FILE")]
+    #[arg(
+        id = "ingest_token_sha256_file",
+        long = "ingest.token-sha256-file",
+        env = "WHE_INGEST_TOKEN_SHA256_FILE"
+    )]
     pub token_sha256_file: Option<PathBuf>,
     /// Largest request body accepted, as sent (compressed) [default: 1048576]
-    #[arg(long = "ingest.max-body-bytes", env = "WHE_INGEST_MAX_BODY_BYTES")]
+    #[arg(id = "ingest_max_body_bytes", long = "ingest.max-body-bytes", env = "WHE_INGEST_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
     /// Largest body once decompressed [default: 8388608]
-    #[arg(long = "ingest.max-decompressed-bytes", env = "WHE_INGEST_MAX_DECOMPRESSED_BYTES")]
+    #[arg(
+        id = "ingest_max_decompressed_bytes",
+        long = "ingest.max-decompressed-bytes",
+        env = "WHE_INGEST_MAX_DECOMPRESSED_BYTES"
+    )]
     pub max_decompressed_bytes: Option<usize>,
 }
 

@@ -45,7 +45,10 @@ pub struct LifecycleSender {
 impl LifecycleSender {
     pub fn new(target: &IngestTarget) -> LifecycleSender {
         LifecycleSender {
-            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
             endpoint: format!("{}{EDGE_RUNTIME_ROUTE}", target.url.trim_end_matches('/')),
             token: target.token.clone(),
         }
@@ -71,7 +74,9 @@ impl LifecycleSender {
                 Ok(r) if r.status().is_server_error() => format!("answered {}", r.status()),
                 Ok(r) => {
                     let status = r.status();
-                    return Err(self.error(format!("answered {status}: {}", r.text().await.unwrap_or_default())));
+                    return Err(
+                        self.error(format!("answered {status}: {}", r.text().await.unwrap_or_default()))
+                    );
                 }
                 Err(e) => e.to_string(),
             };
