@@ -150,3 +150,37 @@ async fn batches_are_bounded_and_malformed_ones_are_named() {
         Some(250.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulate_command_posts_its_lifecycle_events_to_an_exporter() {
+    let (url, store) = support::fresh_postgres().await;
+    let exporter = start(&url, &[]);
+    let simulate = |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"));
+        cmd.args(["simulate", "--database-url", &url, "--events", "4000", "--days", "1"])
+            .args(["--ingest.url", &exporter.url("")])
+            .env_remove("WHE_INGEST_TOKEN")
+            .env("WHE_LOG", "warn");
+        if let Some(t) = token {
+            cmd.env("WHE_INGEST_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = simulate(None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WHE_INGEST_TOKEN"), "the missing token is named");
+
+    let out = simulate(Some(INGEST_TOKEN));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("posted to the exporter's ingestion endpoint"), "{stderr}");
+    let rows = lifecycle_rows(&store).await;
+    assert!(!rows.is_empty(), "{stderr}");
+    assert!(
+        rows.iter().all(|r| r.3.as_deref() == Some("edge_runtime") && r.2 == "dynamics-webhook"),
+        "{rows:?}"
+    );
+    let page = exporter.scrape().await;
+    let inserted = r#"webhook_lifecycle_events_received_total{source="edge_runtime",result="inserted"}"#;
+    assert_eq!(support::metric(&page, inserted), Some(rows.len() as f64));
+}
