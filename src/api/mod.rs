@@ -13,6 +13,7 @@ mod openapi;
 mod reprocess;
 #[cfg(test)]
 mod tests;
+pub mod tokens;
 
 use std::sync::Arc;
 

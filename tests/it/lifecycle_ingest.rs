@@ -63,10 +63,7 @@ async fn ingestion_and_the_api_accept_only_their_own_tokens() {
 
     let page = exporter.scrape().await;
     let refused = |route: &str| {
-        support::metric(
-            &page,
-            &format!("webhook_api_refused_requests_total{{route=\"{route}\",reason=\"unauthorized\"}}"),
-        )
+        series(&page, "webhook_api_refused_requests_total", &[("route", route), ("reason", "unauthorized")])
     };
     assert_eq!(refused(RUNTIME_ROUTE), Some(4.0));
     assert_eq!(refused(DRAIN_ROUTE), Some(4.0));
@@ -132,10 +129,7 @@ async fn batches_are_bounded_and_malformed_ones_are_named() {
     assert!(lifecycle_rows(&store).await.is_empty(), "refused batches wrote nothing");
     let page = exporter.scrape().await;
     let batches = |source: &str, result: &str| {
-        support::metric(
-            &page,
-            &format!("webhook_lifecycle_batches_total{{source=\"{source}\",result=\"{result}\"}}"),
-        )
+        series(&page, "webhook_lifecycle_batches_total", &[("source", source), ("result", result)])
     };
     assert_eq!(batches("log_drain", "accepted"), Some(2.0));
     assert_eq!(batches("log_drain", "too_large"), Some(2.0));

@@ -105,20 +105,14 @@ async fn every_event_maps_once(url: String, store: Store) {
 
     let page = exporter.scrape_until("the crashes read", |p| support::metric(p, up) == Some(0.0)).await;
     let exits = |reason: &str, error: &str| {
-        support::metric(
-            &page,
-            &format!("webhook_edge_function_exits_total{{reason=\"{reason}\",error=\"{error}\"}}"),
-        )
+        series(&page, "webhook_edge_function_exits_total", &[("reason", reason), ("error", error)])
     };
     assert_eq!(exits("UncaughtException", "true"), Some(2.0));
     assert_eq!(exits("CPUTime", "true"), Some(2.0));
     assert_eq!(exits("BootFailure", "true"), Some(1.0));
     assert_eq!(exits("EarlyDrop", "false"), Some(2.0));
     let received = |source: &str, result: &str| {
-        support::metric(
-            &page,
-            &format!("webhook_lifecycle_events_received_total{{source=\"{source}\",result=\"{result}\"}}"),
-        )
+        series(&page, "webhook_lifecycle_events_received_total", &[("source", source), ("result", result)])
     };
     assert_eq!(received(rt, "inserted"), Some(5.0));
     assert_eq!(received(rt, "duplicate"), Some(5.0));

@@ -107,3 +107,9 @@ pub fn counts(a: &Answer) -> (u64, u64, u64) {
     let n = |k: &str| a.body[k].as_u64().unwrap_or_else(|| panic!("no {k} in {}", a.text));
     (n("inserted"), n("duplicates"), n("ignored"))
 }
+
+/// The value of `name{l1="v1",l2="v2",...}` on a scraped page (labels in the exporter's order).
+pub fn series(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    crate::support::metric(page, &format!("{name}{{{}}}", labels.join(",")))
+}
