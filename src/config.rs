@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
 use crate::health::config::{resolve_recovery_window, EdgeArgs};
+use crate::ingest::{IngestArgs, IngestFileConfig, IngestSettings};
 use crate::parse::{invalid, read_secret};
 pub use crate::parse::{parse_duration, ConfigError};
 use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
@@ -57,6 +58,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]
+    pub ingest: IngestArgs,
+    #[command(flatten)]
     pub web: WebArgs,
 }
 
@@ -78,6 +81,7 @@ pub struct FileConfig {
     pub probe: Vec<ProbeFileEntry>,
     pub edge_recovery_window: Option<String>,
     pub api: Option<ApiFileConfig>,
+    pub ingest: Option<IngestFileConfig>,
     pub web: Option<WebFileConfig>,
 }
 
@@ -102,6 +106,7 @@ pub struct Settings {
     pub probes: Vec<ProbeTarget>,
     pub edge_recovery_window: Duration,
     pub api: ApiSettings,
+    pub ingest: IngestSettings,
     pub web: WebSettings,
 }
 
@@ -175,6 +180,16 @@ impl Settings {
                 "must be between 100 and 1000000",
             ));
         }
+        let api = ApiSettings::resolve(&args.api, file.api.as_ref())?;
+        let ingest = IngestSettings::resolve(&args.ingest, file.ingest.as_ref())?;
+        // One credential, one job: an admin token must not post lifecycle events, nor the reverse.
+        if let Some(t) = ingest.tokens.iter().find(|i| api.tokens.iter().any(|a| a.sha256 == i.sha256)) {
+            return Err(invalid(
+                "--ingest.token-sha256",
+                &t.principal,
+                "this token hash is also an API token: give ingestion a token of its own",
+            ));
+        }
         Ok(Settings {
             database_url,
             listen_address,
@@ -184,7 +199,8 @@ impl Settings {
             migrate: args.migrate || file.migrate.unwrap_or(false),
             probes: probes::config::resolve(&args.probe, &file.probe)?,
             edge_recovery_window: resolve_recovery_window(&args.edge, file.edge_recovery_window.as_deref())?,
-            api: ApiSettings::resolve(&args.api, file.api.as_ref())?,
+            api,
+            ingest,
             web: WebSettings::resolve(&args.web, file.web.as_ref())?,
         })
     }
@@ -310,6 +326,30 @@ mod tests {
         let s = Settings::resolve(&a).unwrap();
         assert_eq!(s.web.tls.unwrap().key, dir.path().join("k.pem"));
         assert_eq!(s.web.web_config_file, Some(web));
+    }
+
+    #[test]
+    fn every_flag_has_a_name_of_its_own() {
+        // Flattened rooms (api, ingest, web...) share one namespace: clap checks it here, not at start.
+        ServeArgs::augment_args(clap::Command::new("serve")).debug_assert();
+    }
+
+    #[test]
+    fn ingestion_tokens_are_their_own() {
+        let hash = hex::encode(crate::credentials::sha256(b"t"));
+        let mut a = args("sqlite://x.db");
+        a.ingest.token_sha256 = vec![format!("drain:{hash}")];
+        assert!(Settings::resolve(&a).unwrap().ingest.enabled());
+        a.api.token_sha256 = vec![format!("ops:{hash}")];
+        let e = Settings::resolve(&a).unwrap_err().to_string();
+        assert!(e.contains("--ingest.token-sha256") && e.contains("also an API token"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!("database_url = \"sqlite://x.db\"\n[ingest]\ntoken_sha256 = [\"w:{hash}\"]\n");
+        std::fs::write(&path, text).unwrap();
+        let a = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(&a).unwrap().ingest.tokens[0].principal, "w");
     }
 
     #[test]

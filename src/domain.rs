@@ -94,6 +94,21 @@ impl fmt::Display for RejectionReason {
 pub const SHUTDOWN_REASONS: [&str; 6] =
     ["EventLoopCompleted", "WallClockTime", "CPUTime", "Memory", "EarlyDrop", "TerminationRequested"];
 
+/// The runtime's name for a shutdown reason as a sender may spell it: the runtime's own
+/// (`CPUTime`), in any case, or the `beforeunload` event's (`cpu`, `memory`, `wall_clock`,
+/// `early_drop`, `termination`). None for anything else.
+pub fn shutdown_reason(text: &str) -> Option<&'static str> {
+    let key: String = text.trim().chars().filter(|c| *c != '_' && *c != '-' && *c != ' ').collect();
+    let key = key.to_ascii_lowercase();
+    let alias = match key.as_str() {
+        "cpu" => Some("CPUTime"),
+        "wallclock" => Some("WallClockTime"),
+        "termination" => Some("TerminationRequested"),
+        _ => None,
+    };
+    alias.or_else(|| SHUTDOWN_REASONS.into_iter().find(|r| r.to_ascii_lowercase() == key))
+}
+
 /// How an Edge Function lifecycle event counts for health.
 ///
 /// Returns the exit reason label and whether it is an error exit, or `None` for events that are
@@ -171,6 +186,20 @@ mod tests {
         let labels: Vec<&str> = line.split('`').skip(3).step_by(2).collect();
         let all: Vec<&str> = RejectionReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(labels, all, "docs/metrics.md's reason label values");
+    }
+
+    #[test]
+    fn shutdown_reasons_are_read_in_any_spelling() {
+        assert_eq!(shutdown_reason("CPUTime"), Some("CPUTime"));
+        assert_eq!(shutdown_reason("cputime"), Some("CPUTime"));
+        assert_eq!(shutdown_reason("cpu"), Some("CPUTime"));
+        assert_eq!(shutdown_reason("wall_clock"), Some("WallClockTime"));
+        assert_eq!(shutdown_reason("early_drop"), Some("EarlyDrop"));
+        assert_eq!(shutdown_reason("memory"), Some("Memory"));
+        assert_eq!(shutdown_reason("termination"), Some("TerminationRequested"));
+        assert_eq!(shutdown_reason("EventLoopCompleted"), Some("EventLoopCompleted"));
+        assert_eq!(shutdown_reason("Error"), None);
+        assert_eq!(shutdown_reason(""), None);
     }
 
     #[test]

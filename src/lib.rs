@@ -11,6 +11,8 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod health;
+pub mod ingest;
+pub mod lifecycle_counters;
 pub mod metrics;
 pub mod parse;
 pub mod probes;

@@ -10,7 +10,7 @@ use webhook_health_exporter::api::auth::token_sha256;
 use webhook_health_exporter::api::client::{self, ReprocessArgs};
 use webhook_health_exporter::config::{ServeArgs, Settings};
 use webhook_health_exporter::serve;
-use webhook_health_exporter::simulate::{self, SimConfig};
+use webhook_health_exporter::simulate::{self, IngestTarget, SimConfig};
 use webhook_health_exporter::store::{ConnectOptions, Store};
 
 /// Prometheus exporter for the health of a Dynamics portal -> Edge Function webhook integration.
@@ -117,6 +117,29 @@ struct SimulateArgs {
     /// Live events per second with --follow
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// An exporter to post the Edge Function lifecycle events to (its base URL, e.g.
+    /// http://127.0.0.1:9877), with an ingestion token from WHE_INGEST_TOKEN or
+    /// --ingest.token-file; without it they are not written
+    #[arg(long = "ingest.url", env = "WHE_INGEST_URL")]
+    ingest_url: Option<String>,
+    /// A file holding the ingestion token (a Docker or Kubernetes secret)
+    #[arg(long = "ingest.token-file", env = "WHE_INGEST_TOKEN_FILE")]
+    ingest_token_file: Option<PathBuf>,
+}
+
+impl SimulateArgs {
+    /// The ingestion endpoint's exporter and token; the token never comes from a flag.
+    fn ingest_target(&self) -> anyhow::Result<Option<IngestTarget>> {
+        let Some(url) = &self.ingest_url else { return Ok(None) };
+        let token = match (&self.ingest_token_file, std::env::var("WHE_INGEST_TOKEN")) {
+            (Some(path), _) => webhook_health_exporter::parse::read_secret("--ingest.token-file", path)?,
+            (None, Ok(token)) if !token.trim().is_empty() => token.trim().to_string(),
+            _ => anyhow::bail!(
+                "--ingest.url needs an ingestion token: set WHE_INGEST_TOKEN or --ingest.token-file"
+            ),
+        };
+        Ok(Some(IngestTarget { url: url.clone(), token }))
+    }
 }
 
 fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
@@ -170,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Simulate(a) => {
             let store = Store::open_and_migrate(&a.store.url()?, &ConnectOptions::default()).await?;
+            let ingest = a.ingest_target()?;
             let cfg = SimConfig {
                 seed: a.seed,
                 orgs: a.orgs,
@@ -178,17 +202,25 @@ async fn main() -> anyhow::Result<()> {
                 end: Utc::now(),
                 follow: a.follow,
                 rate: a.rate,
+                ingest,
                 ..SimConfig::default()
             };
             let started = std::time::Instant::now();
             let summary = simulate::run(&store, &cfg, serve::shutdown_signal()).await?;
             eprintln!(
-                "wrote {} events, {} lifecycle events, {} queue items in {:.1}s",
+                "wrote {} events, {} lifecycle events (posted to the exporter's ingestion endpoint), \
+                 {} queue items in {:.1}s",
                 summary.events,
                 summary.lifecycle_events,
                 summary.queue_items,
                 started.elapsed().as_secs_f64()
             );
+            if summary.lifecycle_not_sent > 0 {
+                eprintln!(
+                    "{} lifecycle events not sent: give --ingest.url and an ingestion token to post them",
+                    summary.lifecycle_not_sent
+                );
+            }
             Ok(())
         }
         Command::Demo(a) => demo(a).await,
@@ -204,7 +236,32 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.data_dir).with_context(|| format!("creating {}", a.data_dir.display()))?;
     let url = format!("sqlite://{}/webhook-health.db", a.data_dir.display());
     let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await?;
-    let cfg = SimConfig { orgs: a.orgs, rate: a.rate, follow: true, end: Utc::now(), ..SimConfig::default() };
+    // A fresh admin token and ingestion token per demo run, so that the reprocessing page can be
+    // tried and the simulator posts its lifecycle events as an event worker would; only their
+    // hashes are configured, as in production.
+    let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+    let ingest_token = format!("demo-ingest-{}", uuid::Uuid::new_v4().simple());
+    let mut args = ServeArgs {
+        database_url: Some(url.clone()),
+        listen_address: Some(a.listen_address.clone()),
+        ..ServeArgs::default()
+    };
+    args.api.token_sha256 = vec![format!("demo:global_admin:{}", hex::encode(token_sha256(&token)))];
+    args.ingest.token_sha256 = vec![format!("demo-simulator:{}", hex::encode(token_sha256(&ingest_token)))];
+    let settings = Settings::resolve(&args)?;
+    let mut exporter = settings.listen_address;
+    if exporter.ip().is_unspecified() {
+        exporter.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let ingest = IngestTarget { url: format!("http://{exporter}"), token: ingest_token };
+    let cfg = SimConfig {
+        orgs: a.orgs,
+        rate: a.rate,
+        follow: true,
+        end: Utc::now(),
+        ingest: Some(ingest),
+        ..SimConfig::default()
+    };
     eprintln!("writing a day of simulated history into {url} ...");
     let sim_store = store.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -214,19 +271,11 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         })
         .await
     });
-    // A fresh admin token per demo run, so that the reprocessing page can be tried; only its hash
-    // is configured, as in production.
-    let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
-    let mut args = ServeArgs {
-        database_url: Some(url),
-        listen_address: Some(a.listen_address.clone()),
-        ..ServeArgs::default()
-    };
-    args.api.token_sha256 = vec![format!("demo:global_admin:{}", hex::encode(token_sha256(&token)))];
-    let settings = Settings::resolve(&args)?;
     eprintln!(
         "\nwebhook-health-exporter demo\n  metrics:  http://{0}/metrics\n  landing:  http://{0}/\n  \
          admin:    http://{0}/admin  (token for this run: {token})\n  \
+         lifecycle: the simulator posts the Edge Function's boots, crashes and shutdowns to\n             \
+         http://{0}/api/v1/lifecycle/edge-runtime, as an edge runtime's event worker would\n  \
          the simulator keeps writing live traffic (a secret rotation every 15 minutes, a crash, a backlog);\n  \
          Ctrl-C to stop.\n",
         a.listen_address

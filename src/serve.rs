@@ -45,14 +45,22 @@ pub async fn run(
         "webhook-health-exporter listening"
     );
     crate::api::log_status(&settings.api);
+    crate::ingest::log_status(&settings.ingest);
     let api =
         crate::api::router(&settings.api, collector.store().clone(), collector.reprocess_counters().clone());
+    let ingest = crate::ingest::router(
+        &settings.ingest,
+        collector.store().clone(),
+        collector.reprocess_counters().clone(),
+        collector.lifecycle_counters().clone(),
+    );
     let app = router(AppState {
         collector,
         encoder: Default::default(),
         telemetry_path: settings.telemetry_path.clone(),
     })
     .merge(api)
+    .merge(ingest)
     .merge(crate::admin::router());
     let app = crate::web::protect(
         app,

@@ -22,6 +22,7 @@ pub struct Snapshot {
     pub components: Vec<ComponentHealth>,
     pub exporter: ExporterStats,
     pub reprocess: ReprocessStats,
+    pub lifecycle: LifecycleStats,
     /// The exporter's own process (None where the platform does not tell).
     pub process: Option<crate::process::ProcessStats>,
 }
@@ -41,6 +42,7 @@ impl Snapshot {
             components: self.components.clone(),
             exporter: self.exporter.clone(),
             reprocess: self.reprocess.clone(),
+            lifecycle: self.lifecycle.clone(),
             process: self.process.clone(),
         }
     }
@@ -132,4 +134,14 @@ pub struct ReprocessStats {
     pub enqueued_by_org: Vec<(String, u64)>,
     /// (route, refusal reason, count) for every declared or refused route, zeros included.
     pub refused: Vec<(String, &'static str, u64)>,
+}
+
+/// What the lifecycle ingestion endpoints have done since the exporter started (empty while
+/// ingestion is disabled).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LifecycleStats {
+    /// (source, event result, count) for every pair, zeros included.
+    pub events: Vec<(&'static str, &'static str, u64)>,
+    /// (source, batch result, count) for every pair, zeros included.
+    pub batches: Vec<(&'static str, &'static str, u64)>,
 }

@@ -60,6 +60,11 @@ impl Authenticator {
         }
     }
 
+    /// Token hashes only, no JWTs, every caller holding `role` (the ingestion endpoints).
+    pub fn tokens_only(tokens: Vec<TokenEntry>, role: &str) -> Authenticator {
+        Authenticator { tokens, jwt: None, role_claim: Vec::new(), admin_role: role.to_string() }
+    }
+
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let credential = credentials::bearer(headers).ok_or_else(ApiError::unauthorized)?;
         if let Some(entry) = self.match_token(credential) {

@@ -11,8 +11,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
-use crate::credentials;
-use crate::parse::{invalid, read_secret, ConfigError};
+use crate::parse::{invalid, ConfigError};
+
+pub use super::tokens::TokenEntry;
+use super::tokens::{parse_token_flag, read_token_file, refuse_repeated_hashes, token_entry};
 
 pub const DEFAULT_ROLE_CLAIM: &str = "role";
 pub const DEFAULT_ADMIN_ROLE: &str = "global_admin";
@@ -111,20 +113,6 @@ pub struct ApiFileConfig {
     pub max_batch: Option<usize>,
     pub max_body_bytes: Option<usize>,
     pub max_page_size: Option<i64>,
-}
-
-/// A configured API token: who it is, what role it has, the sha256 of its value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TokenEntry {
-    pub principal: String,
-    pub role: String,
-    pub sha256: [u8; 32],
-}
-
-impl fmt::Debug for TokenEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenEntry").field("principal", &self.principal).field("role", &self.role).finish()
-    }
 }
 
 /// Keys that verify JWT signatures, each bound to its algorithm.
@@ -236,24 +224,16 @@ impl ApiSettings {
 
         let mut tokens = Vec::new();
         for text in &args.token_sha256 {
-            tokens.push(parse_token_flag(text, &admin_role)?);
+            tokens.push(parse_token_flag(TOKEN_FLAG, text, &admin_role)?);
         }
         if let Some(path) = args.token_sha256_file.as_ref().or(file.token_sha256_file.as_ref()) {
-            tokens.extend(read_token_file(path, &admin_role)?);
+            tokens.extend(read_token_file(TOKEN_FILE_FLAG, path, &admin_role)?);
         }
         for t in &file.tokens {
             let role = t.role.clone().unwrap_or_else(|| admin_role.clone());
             tokens.push(token_entry(&t.principal, &role, &t.sha256, "[api] tokens")?);
         }
-        for (i, t) in tokens.iter().enumerate() {
-            if tokens[..i].iter().any(|o| o.sha256 == t.sha256) {
-                return Err(invalid(
-                    "--api.token-sha256",
-                    &t.principal,
-                    "the same token hash is configured twice",
-                ));
-            }
-        }
+        refuse_repeated_hashes(TOKEN_FLAG, &tokens)?;
 
         let jwt = resolve_jwt(args, file)?;
         let limits = Limits {
@@ -289,70 +269,8 @@ impl ApiSettings {
     }
 }
 
-/// `--api.token-sha256-file`: one token per line in the flag's syntax, `#` comments.
-fn read_token_file(path: &Path, admin_role: &str) -> Result<Vec<TokenEntry>, ConfigError> {
-    const SETTING: &str = "--api.token-sha256-file";
-    let text = read_secret(SETTING, path)?;
-    let mut tokens = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        // Name the line, never its content: it may be a pasted token.
-        let at = format!("{} line {}", path.display(), n + 1);
-        let entry = parse_token_flag(line, admin_role).map_err(|e| match e {
-            ConfigError::Invalid { reason, .. } => invalid(SETTING, &at, reason),
-            other => other,
-        })?;
-        tokens.push(entry);
-    }
-    if tokens.is_empty() {
-        return Err(invalid(SETTING, &path.display().to_string(), "holds no token hashes"));
-    }
-    Ok(tokens)
-}
-
-/// `HEX`, `PRINCIPAL:HEX` or `PRINCIPAL:ROLE:HEX`.
-fn parse_token_flag(text: &str, admin_role: &str) -> Result<TokenEntry, ConfigError> {
-    let parts: Vec<&str> = text.trim().split(':').collect();
-    let (principal, role, hex) = match parts.as_slice() {
-        [hex] => (format!("token-{}", hex.get(..8).unwrap_or(hex)), admin_role.to_string(), *hex),
-        [p, hex] => (p.to_string(), admin_role.to_string(), *hex),
-        [p, r, hex] => (p.to_string(), r.to_string(), *hex),
-        _ => {
-            return Err(invalid(
-                "--api.token-sha256",
-                "(hidden)",
-                "expected HEX, PRINCIPAL:HEX or PRINCIPAL:ROLE:HEX",
-            ))
-        }
-    };
-    token_entry(&principal, &role, hex, "--api.token-sha256")
-}
-
-fn token_entry(
-    principal: &str,
-    role: &str,
-    hex_text: &str,
-    setting: &'static str,
-) -> Result<TokenEntry, ConfigError> {
-    if principal.trim().is_empty() || principal.len() > 100 || principal.chars().any(char::is_control) {
-        return Err(invalid(setting, principal, "a principal name must be 1 to 100 printable characters"));
-    }
-    if role.trim().is_empty() {
-        return Err(invalid(setting, principal, "the role must not be empty"));
-    }
-    // Never echo the value: someone may have pasted the token itself instead of its hash.
-    let bytes = credentials::parse_sha256_hex(hex_text).ok_or_else(|| {
-            invalid(
-                setting,
-                principal,
-                "expected the sha256 of the token as 64 hex digits (`webhook-health-exporter hash-token` prints it)",
-            )
-        })?;
-    Ok(TokenEntry { principal: principal.to_string(), role: role.to_string(), sha256: bytes })
-}
+const TOKEN_FLAG: &str = "--api.token-sha256";
+const TOKEN_FILE_FLAG: &str = "--api.token-sha256-file";
 
 fn read_file(setting: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|e| invalid(setting, &path.display().to_string(), e))

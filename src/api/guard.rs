@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use super::auth::Principal;
 use super::errors::ApiError;
 use super::{ApiState, REPROCESS_ROUTE};
-use crate::reprocess_counters::Refusal;
+use crate::reprocess_counters::{Refusal, ReprocessCounters};
 
 /// An authenticated caller with the admin role.
 #[derive(Debug, Clone)]
@@ -23,19 +23,26 @@ impl FromRequestParts<ApiState> for Admin {
         let principal = match api.auth.authenticate(&parts.headers) {
             Ok(principal) => principal,
             Err(e) => {
-                refuse(api, parts, None, Refusal::Unauthorized);
+                refuse(&api.counters, parts, None, Refusal::Unauthorized);
                 return Err(e);
             }
         };
         if let Err(e) = api.auth.require_admin(&principal) {
-            refuse(api, parts, Some(&principal), Refusal::Forbidden);
+            refuse(&api.counters, parts, Some(&principal), Refusal::Forbidden);
             return Err(e);
         }
         Ok(Admin(principal))
     }
 }
 
-fn refuse(api: &ApiState, parts: &Parts, principal: Option<&Principal>, refusal: Refusal) {
+/// Logs and counts a caller refused for its credential (also by the ingestion endpoints, whose
+/// refusals go into the same metric under their own routes).
+pub(crate) fn refuse(
+    counters: &ReprocessCounters,
+    parts: &Parts,
+    principal: Option<&Principal>,
+    refusal: Refusal,
+) {
     // The route pattern, not the path: a label value must come from a bounded set.
     let route = parts.extensions.get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
     let remote_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
@@ -45,10 +52,10 @@ fn refuse(api: &ApiState, parts: &Parts, principal: Option<&Principal>, refusal:
         Some(p) => tracing::warn!(route, remote_addr, principal = %p.name,
             "API request refused: not a global admin"),
     }
-    api.counters.record_refusal(route, refusal);
+    counters.record_refusal(route, refusal);
     // webhook_reprocess_requests_total counted the reprocess route's refusals before this metric
     // existed; dashboards and alerts that sum its results stay right.
     if route == REPROCESS_ROUTE {
-        api.counters.record_request(refusal.into());
+        counters.record_request(refusal.into());
     }
 }

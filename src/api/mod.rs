@@ -5,14 +5,15 @@ pub mod auth;
 mod body;
 pub mod client;
 pub mod config;
-mod errors;
+pub(crate) mod errors;
 mod events;
 mod filter;
-mod guard;
+pub(crate) mod guard;
 mod openapi;
 mod reprocess;
 #[cfg(test)]
 mod tests;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -70,7 +71,7 @@ pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCount
 
 /// API answers carry event data and request results: no cache may keep them, and no browser may
 /// sniff them into something other than the declared JSON.
-async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+pub(crate) async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
     let headers = response.headers_mut();
     headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     headers

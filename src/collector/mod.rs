@@ -21,6 +21,7 @@ use state::State;
 pub use state::Window;
 
 use crate::health::HealthState;
+use crate::lifecycle_counters::LifecycleCounters;
 use crate::reprocess_counters::ReprocessCounters;
 use crate::snapshot::{ExporterStats, Snapshot};
 use crate::store::{OpenWriter, Position, ReadTx, Store, StoreError};
@@ -83,6 +84,7 @@ pub struct LogCollector {
     in_flight: Mutex<Option<InFlight>>,
     health: Option<Arc<HealthState>>,
     reprocess: Arc<ReprocessCounters>,
+    lifecycle: Arc<LifecycleCounters>,
 }
 
 impl LogCollector {
@@ -107,12 +109,18 @@ impl LogCollector {
             in_flight: Mutex::new(None),
             health,
             reprocess: Arc::default(),
+            lifecycle: Arc::default(),
         })
     }
 
     /// Where the reprocessing API counts its requests, for the snapshot to report.
     pub fn reprocess_counters(&self) -> &Arc<ReprocessCounters> {
         &self.reprocess
+    }
+
+    /// Where the lifecycle ingestion endpoints count what they received.
+    pub fn lifecycle_counters(&self) -> &Arc<LifecycleCounters> {
+        &self.lifecycle
     }
 
     pub fn store(&self) -> &Store {
@@ -325,6 +333,7 @@ impl LogCollector {
                 ..p.stats.clone()
             },
             reprocess: self.reprocess.stats(),
+            lifecycle: self.lifecycle.stats(),
             process: crate::process::read(),
         }
     }

@@ -230,8 +230,23 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
     counters(
         e,
         "webhook_api_refused_requests",
-        "Requests to the reprocessing API refused before any work: 401 (unauthorized) or 403 (forbidden), by route.",
+        "API and ingestion requests refused for their credential before any work: 401 (unauthorized) or 403 (forbidden), by route.",
         s.reprocess.refused.iter().map(|(route, reason, n)| ([("route", route.as_str()), ("reason", *reason)], *n)),
+    )?;
+    counters(
+        e,
+        "webhook_lifecycle_events_received",
+        "Edge Function lifecycle events received by the ingestion endpoints, by source and result.",
+        s.lifecycle.events.iter().map(|(source, result, n)| ([("source", *source), ("result", *result)], *n)),
+    )?;
+    counters(
+        e,
+        "webhook_lifecycle_batches",
+        "Authenticated batches posted to the ingestion endpoints, by source and result.",
+        s.lifecycle
+            .batches
+            .iter()
+            .map(|(source, result, n)| ([("source", *source), ("result", *result)], *n)),
     )?;
 
     gauges(

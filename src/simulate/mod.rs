@@ -1,9 +1,12 @@
 //! Writes realistic traffic into a log store exactly as the real writers would: the Edge Function
-//! (webhook events, lifecycle events) and the portal sync service (queue items).
+//! (webhook events), the portal sync service (queue items), and the platform's lifecycle events
+//! (boots, crashes, shutdowns), which go through an exporter's ingestion endpoint as a real
+//! event worker's would (`lifecycle.rs`; without a target they are not sent).
 //!
 //! Deterministic for a given seed and end time. History mode spreads `events` over `days` ending
 //! at `end`; follow mode then keeps writing in real time, cycling through the incidents.
 
+mod lifecycle;
 mod traffic;
 
 use std::time::Duration;
@@ -12,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+pub use lifecycle::{runtime_event, IngestTarget, LifecycleSender, SendError};
 pub use traffic::{org_ids, Incidents, Traffic};
 
 use crate::store::{NewOrganization, Store, StoreError};
@@ -31,6 +35,8 @@ pub struct SimConfig {
     pub rate: f64,
     /// Rows per write transaction.
     pub batch: usize,
+    /// Where lifecycle events are posted; None: they are counted but not sent.
+    pub ingest: Option<IngestTarget>,
 }
 
 impl Default for SimConfig {
@@ -44,6 +50,7 @@ impl Default for SimConfig {
             follow: false,
             rate: 20.0,
             batch: 2_000,
+            ingest: None,
         }
     }
 }
@@ -52,8 +59,20 @@ impl Default for SimConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimSummary {
     pub events: u64,
+    /// Lifecycle events posted to the ingestion endpoint.
     pub lifecycle_events: u64,
+    /// Lifecycle events generated without an ingestion target to post them to.
+    pub lifecycle_not_sent: u64,
     pub queue_items: u64,
+}
+
+/// Why a simulation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ingest(#[from] SendError),
 }
 
 /// Creates the organizations with their endpoint URLs.
@@ -79,8 +98,10 @@ pub async fn run(
     store: &Store,
     cfg: &SimConfig,
     stop: impl std::future::Future<Output = ()>,
-) -> Result<SimSummary, StoreError> {
+) -> Result<SimSummary, SimError> {
     seed_organizations(store, cfg).await?;
+    let sender = cfg.ingest.as_ref().map(LifecycleSender::new);
+    let sender = sender.as_ref();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let start = cfg.end - chrono::Duration::milliseconds((cfg.days * 86_400_000.0) as i64);
     let traffic = Traffic::new(cfg.orgs, Incidents::history(cfg.end));
@@ -91,8 +112,8 @@ pub async fn run(
         let span = (cfg.end - start) / cfg.events.max(1) as i32;
         let from = start + span * written as i32;
         let batch = traffic.generate(&mut rng, from, span, n as usize);
-        summary.add(&batch);
-        batch.write(store).await?;
+        summary.add(&batch, sender.is_some());
+        batch.write(store, sender).await?;
         written += n;
     }
     if !cfg.follow {
@@ -113,16 +134,20 @@ pub async fn run(
         let now = Utc::now();
         let span = chrono::Duration::milliseconds(500) / (n.max(1) as i32);
         let batch = traffic.generate(&mut rng, now - chrono::Duration::milliseconds(500), span, n);
-        summary.add(&batch);
-        batch.write(store).await?;
+        summary.add(&batch, sender.is_some());
+        batch.write(store, sender).await?;
         traffic.work_off_queue(store, now).await?;
     }
 }
 
 impl SimSummary {
-    fn add(&mut self, batch: &traffic::GeneratedBatch) {
+    fn add(&mut self, batch: &traffic::GeneratedBatch, sent: bool) {
         self.events += batch.events.len() as u64;
-        self.lifecycle_events += batch.lifecycle.len() as u64;
+        if sent {
+            self.lifecycle_events += batch.lifecycle.len() as u64;
+        } else {
+            self.lifecycle_not_sent += batch.lifecycle.len() as u64;
+        }
         self.queue_items += batch.queue.len() as u64;
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
 
+use super::{LifecycleSender, SimError};
 use crate::store::{NewEvent, NewLifecycleEvent, NewQueueItem, Store, StoreError};
 
 const NAMED_ORGS: [&str; 10] = [
@@ -97,12 +98,15 @@ pub struct GeneratedBatch {
 }
 
 impl GeneratedBatch {
-    /// Writes as the real writers do: the Edge Function logs events and lifecycle, then hands
-    /// accepted payloads to the queue.
-    pub async fn write(&self, store: &Store) -> Result<(), StoreError> {
+    /// Writes as the real writers do: the Edge Function logs events and hands accepted payloads to
+    /// the queue; the platform's lifecycle events go to the exporter's ingestion endpoint.
+    pub async fn write(&self, store: &Store, lifecycle: Option<&LifecycleSender>) -> Result<(), SimError> {
         store.insert_events(&self.events).await?;
-        store.insert_lifecycle(&self.lifecycle).await?;
-        store.enqueue(&self.queue).await
+        store.enqueue(&self.queue).await?;
+        if let Some(sender) = lifecycle {
+            sender.send(&self.lifecycle).await?;
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ macro_rules! dispatch {
 }
 
 mod bind;
+mod ingest;
 mod postgres;
 mod read;
 pub mod reprocess;

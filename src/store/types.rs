@@ -136,6 +136,22 @@ pub struct NewLifecycleEvent {
     pub detail: Option<String>,
 }
 
+/// A lifecycle event received through the exporter's ingestion endpoints: the row, and the id its
+/// source gave it (unique per source, so that a batch sent again inserts nothing twice).
+#[derive(Debug, Clone)]
+pub struct IngestedLifecycleEvent {
+    pub source_event_id: String,
+    pub event: NewLifecycleEvent,
+}
+
+/// What one ingested batch did to the log store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub inserted: u64,
+    /// Events whose `(source, source_event_id)` was already stored (or repeated in the batch).
+    pub duplicates: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewQueueItem {
     pub org_id: String,

@@ -1,5 +1,7 @@
 //! Writes as the webhook infrastructure and the sync service make them: used by the simulator,
-//! the demo and the tests, never by the exporter's read path.
+//! the demo and the tests, never by the exporter's read path. Lifecycle events are the exception:
+//! the simulator and the demo post theirs to the ingestion endpoint (`store/ingest.rs` writes
+//! them), and `insert_lifecycle` is left for tests that need exact rows.
 
 use sqlx::QueryBuilder;
 
@@ -52,6 +54,7 @@ impl Store {
         .map_err(StoreError::query("writing events"))
     }
 
+    /// Lifecycle rows as another writer would leave them (no source, no source id): tests only.
     pub async fn insert_lifecycle(&self, events: &[NewLifecycleEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());

@@ -2,10 +2,12 @@
 //! the shipped rules -> Alertmanager -> a webhook receiver in this test.
 //!
 //! Checks that (a) WebhookHighRejectionRate fires for fabrikam only (the simulator's history puts
-//! it in an ongoing secret-rotation incident; every other org stays near 3%), and (b)
+//! it in an ongoing secret-rotation incident; every other org stays near 3%), (b)
 //! WebhookInfrastructureOutage fires with the last-healthy time in its description when a probed
 //! endpoint goes down, keeps that time across an exporter crash and restart during the outage,
-//! and resolves when the endpoint comes back.
+//! and resolves when the endpoint comes back, and (c) it fires for `component="edge_function"`
+//! when an Edge Function crash arrives through the ingestion endpoints (a Supabase drain batch
+//! with an uncaughtException row, and an edge-runtime event worker's UncaughtException).
 //!
 //! The rules are loaded as shipped except for `for:` durations, which are capped at 1m in the
 //! copy Prometheus reads (WebhookHighRejectionRate waits 5m in production) so the test takes
@@ -96,7 +98,17 @@ async fn alerts_reach_a_webhook_receiver() {
     let up_series = format!(r#"webhook_infrastructure_up{{component="{COMPONENT}"}}"#);
     let last_series = format!(r#"webhook_last_healthy_timestamp_seconds{{component="{COMPONENT}"}}"#);
     let target = format!("{}={}", COMPONENT.trim_start_matches("endpoint:"), endpoint.url());
-    let exporter_flags = ["--probe.target", &target, "--probe.interval", "1s", "--probe.timeout", "500ms"];
+    let ingest = crate::ingest_support::ingest_flags();
+    let exporter_flags = [
+        "--probe.target",
+        &target,
+        "--probe.interval",
+        "1s",
+        "--probe.timeout",
+        "500ms",
+        &ingest[0],
+        &ingest[1],
+    ];
     let exporter_addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut exporter = Exporter::start_on(exporter_addr, &db_url, &exporter_flags);
 
@@ -149,6 +161,18 @@ async fn alerts_reach_a_webhook_receiver() {
     );
     eprintln!("e2e: outage alert delivered {fired_after:.1?} after the endpoint stopped: {description}");
 
+    // The Edge Function crashes, as the platform tells it: a drain row and an event worker's event.
+    assert!(
+        !receiver.delivered().iter().any(|d| d.label("component") == "edge_function"),
+        "edge_function is healthy before the crash (the history's crash was hours ago)"
+    );
+    let edge_last_healthy = exporter.scrape().await;
+    let edge_last_healthy =
+        metric(&edge_last_healthy, r#"webhook_last_healthy_timestamp_seconds{component="edge_function"}"#)
+            .expect("the Edge Function was seen healthy");
+    let crashed = Instant::now();
+    post_crash(&exporter).await;
+
     // Prometheus saw last-healthy frozen through the whole outage, the restart included.
     let frozen_for = (stopped.elapsed().as_secs_f64() - 3.0).floor() as u64;
     for f in ["min_over_time", "max_over_time"] {
@@ -192,10 +216,41 @@ async fn alerts_reach_a_webhook_receiver() {
     let others = prometheus.query(r#"webhook:rejection_ratio:1h{org!~"fabrikam|_unknown"} > 0.05"#).await;
     assert!(others.is_empty(), "other orgs stay near 3%: {others:?}");
 
-    // The Edge Function (its last error exit was hours ago) never alerted.
-    assert!(
-        !receiver.delivered().iter().any(|d| d.label("component") == "edge_function"),
-        "edge_function is healthy"
-    );
+    // The crash delivered through ingestion took the Edge Function down long enough to alert.
+    let edge = wait_alert(&receiver, "the Edge Function's outage", Duration::from_secs(120), servers, |d| {
+        d.label("alertname") == "WebhookInfrastructureOutage"
+            && d.label("component") == "edge_function"
+            && d.status == "firing"
+    })
+    .await;
+    assert_eq!(edge.label("severity"), "critical");
+    let description = edge.annotations["description"].as_str().unwrap_or("");
+    let shown = [humanized_second(edge_last_healthy), humanized_second(edge_last_healthy - 1e-3)];
+    assert!(shown.iter().any(|s| description.contains(s.as_str())), "{shown:?}: {description}");
+    eprintln!("e2e: edge_function outage delivered {:.1?} after the ingested crash", edge.at - crashed);
     eprintln!("e2e: done in {:.1?}", started.elapsed());
+}
+
+/// A crash as a Supabase log drain (gzip JSON array) and an edge runtime's event worker post it.
+async fn post_crash(exporter: &Exporter) {
+    use crate::ingest_support::{counts, drain_event, post_drain, post_runtime, runtime_event, INGEST_TOKEN};
+    let row = drain_event(
+        &uuid::Uuid::new_v4().to_string(),
+        "TypeError: Cannot read properties of undefined (reading 'OrganizationName')",
+        serde_json::json!({"event_type": "uncaughtException", "level": "error", "function_id": "fn-dynamics-webhook"}),
+    );
+    let a = post_drain(exporter, Some(INGEST_TOKEN), &[row]).await;
+    assert_eq!((a.status.as_u16(), counts(&a)), (200, (1, 0, 0)), "{}", a.text);
+    let event = runtime_event(
+        &uuid::Uuid::new_v4().to_string(),
+        "UncaughtException",
+        serde_json::json!({"exception": "TypeError: payload.InputParameters is not iterable", "cpu_time_used": 3}),
+    );
+    let a = post_runtime(exporter, Some(INGEST_TOKEN), &[event]).await;
+    assert_eq!((a.status.as_u16(), counts(&a)), (200, (1, 0, 0)), "{}", a.text);
+    exporter
+        .scrape_until("the Edge Function down", |t| {
+            metric(t, r#"webhook_infrastructure_up{component="edge_function"}"#) == Some(0.0)
+        })
+        .await;
 }

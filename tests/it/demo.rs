@@ -1,5 +1,6 @@
 //! The README's first command: `demo` serves /metrics for several orgs from an embedded SQLite
-//! store, with values moving as the simulator writes, and prints a working admin token.
+//! store, with values moving as the simulator writes, prints a working admin token, and its
+//! simulator's lifecycle events arrive through the ingestion endpoint.
 
 use crate::support;
 
@@ -67,6 +68,22 @@ async fn demo_serves_moving_metrics_and_a_usable_admin_token() {
         .await
         .unwrap();
     assert_eq!(events.status(), 200, "the printed token opens the API");
+
+    // The history's boots and shutdowns came in as an event worker's batches.
+    let inserted = r#"webhook_lifecycle_events_received_total{source="edge_runtime",result="inserted"}"#;
+    let page = loop {
+        let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        if support::metric(&page, inserted).is_some_and(|n| n > 0.0) || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        support::metric(&page, inserted).is_some_and(|n| n > 0.0),
+        "no lifecycle event ingested:\n{page}"
+    );
+    let refused = r#"webhook_lifecycle_batches_total{source="edge_runtime",result="invalid"}"#;
+    assert_eq!(support::metric(&page, refused), Some(0.0), "the simulator's batches are well formed");
 
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();

@@ -12,7 +12,7 @@ use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::store::reprocess::{
     EventFilter, ReprocessCommand, ReprocessOutcome, Selection, StoredResponse,
 };
-use webhook_health_exporter::store::{ConnectOptions, Store};
+use webhook_health_exporter::store::{ConnectOptions, IngestedLifecycleEvent, NewLifecycleEvent, Store};
 
 use crate::api_support::seed;
 
@@ -102,6 +102,22 @@ async fn exercise(db_url: String, owner: Store, role: String) {
     store.record_healthy("edge_function", now).await.expect("record_healthy again (the upsert's update)");
     assert!(store.component_health().await.unwrap().iter().any(|(c, _)| c == "edge_function"));
     store.compact_event_totals().await.expect("compacting webhook_event_totals");
+    // Lifecycle ingestion: the insert, and a retry of it (ON CONFLICT DO NOTHING).
+    let crash = IngestedLifecycleEvent {
+        source_event_id: "role-test-1".into(),
+        event: NewLifecycleEvent {
+            occurred_at: now,
+            function_name: "dynamics-webhook".into(),
+            event_type: "UncaughtException",
+            shutdown_reason: None,
+            detail: None,
+        },
+    };
+    for expected in [(1, 0), (0, 1)] {
+        let done =
+            store.ingest_lifecycle("edge_runtime", std::slice::from_ref(&crash)).await.expect("ingesting");
+        assert_eq!((done.inserted, done.duplicates), expected);
+    }
 
     // The real binary, as the compose stack runs it: serving, ready, its reads succeeding.
     let exporter = crate::support::Exporter::start(&url, &[]);
@@ -130,6 +146,8 @@ async fn exercise(db_url: String, owner: Store, role: String) {
             "INSERT INTO organizations (org_id, display_name, endpoint_url) VALUES ('x', 'x', 'x')",
         ),
         ("update sync_queue", "UPDATE sync_queue SET state = 'done'"),
+        ("update edge_function_events", "UPDATE edge_function_events SET event_type = 'Boot'"),
+        ("delete from edge_function_events", "DELETE FROM edge_function_events"),
         ("delete from sync_queue", "DELETE FROM sync_queue"),
         ("delete from reprocess_requests", "DELETE FROM reprocess_requests"),
         ("update webhook_event_deletions", "UPDATE webhook_event_deletions SET statements = 0"),

@@ -39,7 +39,9 @@ fn documented_metrics() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_every_documented_metric_in_both_formats() {
     let (url, _dir) = sqlite_with_traffic().await;
-    let exporter = support::Exporter::start(&url, &[]);
+    // With ingestion on, so that its series are served too.
+    let ingest = crate::ingest_support::ingest_flags();
+    let exporter = support::Exporter::start(&url, &[&ingest[0], &ingest[1]]);
     let client = reqwest::Client::new();
 
     let text = client.get(exporter.url("/metrics")).send().await.unwrap();

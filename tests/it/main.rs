@@ -7,6 +7,7 @@
 #[macro_use]
 mod support;
 mod api_support;
+mod ingest_support;
 
 mod admin_browser;
 mod alert_rules;
@@ -26,6 +27,8 @@ mod http_router;
 mod http_surface;
 mod infrastructure_health;
 mod last_healthy_restart;
+mod lifecycle_ingest;
+mod lifecycle_mapping;
 mod logging;
 mod never_stale;
 mod out_of_order_commits;

@@ -220,6 +220,8 @@ fn compose_secrets_are_gitignored_files_the_operator_generates() {
         "exporter_database_url",
         "grafana_reader_password",
         "grafana_admin_password",
+        "ingest_token",
+        "ingest_token_sha256",
     ];
     assert_eq!(secrets.keys().map(String::as_str).collect::<BTreeSet<_>>(), expected.into_iter().collect());
     let gitignore = read(".gitignore");
