@@ -8,6 +8,7 @@ data. Results go to bench/results/<db>.json; bench/report.py turns them into BEN
 """
 
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -86,12 +87,18 @@ class ServerLog:
 
 
 class Scraper:
-    def __init__(self, port, accept=None):
-        self.port, self.accept = port, accept
+    """One keep-alive connection; `gzip` asks for gzip as Prometheus does (the latency then
+    includes compressing, sending and inflating). `wire_bytes` is the last body as sent."""
+
+    def __init__(self, port, accept=None, gzip=False):
+        self.port, self.accept, self.gzip = port, accept, gzip
         self.conn = None
+        self.wire_bytes = 0
 
     def get(self, timeout=300):
         headers = {"Accept": self.accept} if self.accept else {}
+        if self.gzip:
+            headers["Accept-Encoding"] = "gzip"
         for attempt in range(2):
             try:
                 if self.conn is None:
@@ -100,6 +107,9 @@ class Scraper:
                 self.conn.request("GET", "/metrics", headers=headers)
                 resp = self.conn.getresponse()
                 body = resp.read()
+                self.wire_bytes = len(body)
+                if resp.getheader("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
                 return time.perf_counter() - t, resp.status, body.decode()
             except (ConnectionError, http.client.HTTPException, OSError):
                 self.conn = None
@@ -218,6 +228,19 @@ def start_exporter(db, port):
                              f"{db.name}.exporter.log", "w"))
 
 
+def steady_gzip(db, args, port):
+    """The steady state again, as Prometheus scrapes: OpenMetrics, gzip."""
+    s = Scraper(port, accept="application/openmetrics-text; version=1.0.0", gzip=True)
+    lat, wire = [], []
+    for i in range(args.scrapes // 3):
+        db.insert_events(args.step, 500_009 + i * 7919, args.orgs)
+        dt, status, _ = s.get()
+        assert status == 200, status
+        lat.append(dt * 1e3)
+        wire.append(s.wire_bytes)
+    return {"latency_ms": summary(lat), "wire_bytes": statistics.median(wire)}
+
+
 def rows_read(parsed):
     return metric(parsed, "webhook_exporter_rows_read_total", table="webhook_events") or 0
 
@@ -273,6 +296,7 @@ def bench_exporter(db, args, slog):
     r["series"] = series_count(body)
     text_body = Scraper(port).get()[2]
     r["metrics_bytes_text004"] = len(text_body.encode())
+    r["gzip"] = steady_gzip(db, args, port)
 
     # Catch-up: writes while nobody scrapes, then scrape until everything is read.
     for i in range(args.catchup // 10_000):
@@ -294,10 +318,70 @@ def bench_exporter(db, args, slog):
                     "events_per_s": args.catchup / took, "db_ms": dbt[0] if dbt else None}
 
     r["exactness"] = exactness(db, s)
+    if args.rules_seconds > 0:
+        r["rules"] = bench_rules(port, args.rules_seconds)
     r["mem"] = proc_mem(proc.pid)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     return r
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped rules in a real Prometheus
+
+
+def bench_rules(port, seconds):
+    """Prometheus (from PATH, as scripts/install-test-deps.sh installs it) scrapes the exporter
+    every 5 s and evaluates the shipped recording and alerting rules; its own
+    prometheus_rule_group_* metrics say what each group costs. Every group is evaluated every
+    5 s here, also those shipped with a coarser `interval:`, so that each runs several times."""
+    import shutil
+    import tempfile
+    prom = shutil.which("prometheus")
+    if not prom:
+        raise SystemExit("prometheus not found: run scripts/install-test-deps.sh (or --rules-seconds 0)")
+    tmp = Path(tempfile.mkdtemp(prefix="whe-bench-prom-"))
+    files = []
+    for src in sorted((ROOT / "alerting-rules").glob("*/*.yaml")):
+        if src.parent.name == "tests":
+            continue
+        doc = yaml.safe_load(src.read_text())
+        for g in doc.get("groups", []):
+            g["interval"] = "5s"
+        dst = tmp / f"{src.parent.name}-{src.name}"
+        dst.write_text(yaml.safe_dump(doc))
+        files.append(str(dst))
+    prom_port = free_port()
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": files,
+        "scrape_configs": [{"job_name": "webhook-health-exporter",
+                            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
+    }))
+    proc = subprocess.Popen([prom, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp / "prometheus.log", "w"))
+    try:
+        time.sleep(seconds)
+        conn = http.client.HTTPConnection("127.0.0.1", prom_port, timeout=30)
+        conn.request("GET", "/metrics")
+        parsed = parse_metrics(conn.getresponse().read().decode())
+        groups = {}
+        for (name, labels), v in parsed.items():
+            lab = dict(labels)
+            if name in ("prometheus_rule_group_last_duration_seconds", "prometheus_rule_group_last_evaluation_samples"):
+                g = groups.setdefault(lab["rule_group"].split(";")[-1], {})
+                g["last_duration_ms" if name.endswith("seconds") else "samples"] = v * 1e3 if name.endswith("seconds") else v
+        scrape = {}
+        for q in ["scrape_duration_seconds", "scrape_samples_scraped"]:
+            conn.request("GET", "/api/v1/query?query=" + quote(f'max_over_time({q}{{job="webhook-health-exporter"}}[10m])'))
+            res = json.loads(conn.getresponse().read())["data"]["result"]
+            scrape[q] = float(res[0]["value"][1]) if res else None
+        return {"seconds": seconds, "groups": groups, "prometheus_scrape": scrape}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,16 +415,16 @@ def exactness(db, scraper):
         o = label(org)
         totals[o] = totals.get(o, 0) + n
         if outcome == "rejected":
-            k = (o, reason(rsn), str(code))
+            k = (reason(rsn), str(code))
             rejected[k] = rejected.get(k, 0) + n
         elif outcome == "failed":
-            failed[(o, str(code))] = failed.get((o, str(code)), 0) + n
+            failed[str(code)] = failed.get(str(code), 0) + n
     for o, n in totals.items():
         check("webhook_payloads_received_total", {"org": o}, n)
-    for (o, r, c), n in rejected.items():
-        check("webhook_payloads_rejected_total", {"org": o, "reason": r, "code": c}, n)
-    for (o, c), n in failed.items():
-        check("webhook_payloads_failed_total", {"org": o, "code": c}, n)
+    for (r, c), n in rejected.items():
+        check("webhook_payloads_rejected_total", {"reason": r, "code": c}, n)
+    for c, n in failed.items():
+        check("webhook_payloads_failed_total", {"code": c}, n)
 
     # Windows: the exporter's moment lies between t_lo and t_hi; a count taken at each end
     # brackets its value (they differ only if an event sits within those milliseconds of the edge).
@@ -350,7 +434,7 @@ def exactness(db, scraper):
                               count(*) FILTER (WHERE received_at > to_timestamp(%(hi)s) - make_interval(secs => %(w)s))
                        FROM webhook_events WHERE received_at > to_timestamp(%(lo)s) - make_interval(secs => %(w)s)
                        GROUP BY 1, 2, 3, 4""", {"lo": t_lo, "hi": t_hi, "w": secs})
-        recv, fail, by_reason, by_code = {}, {}, {}, {}
+        recv, rej, fail, pairs = {}, {}, {}, {}
         add = lambda d, k, a, b: d.__setitem__(k, (d.get(k, (0, 0))[0] + a, d.get(k, (0, 0))[1] + b))
         for org, outcome, code, rsn, a, b in rows:
             o = label(org)
@@ -358,18 +442,21 @@ def exactness(db, scraper):
             if outcome == "failed":
                 add(fail, o, a, b)
             if outcome == "rejected":
-                add(by_reason, (o, reason(rsn)), a, b)
-                add(by_code, (o, str(code)), a, b)
+                add(rej, o, a, b)
+                add(pairs, (o, reason(rsn), str(code)), a, b)
         for o in set(totals) | orgs:
             a, b = recv.get(o, (0, 0))
             check("webhook_window_payloads_received", {"org": o, "window": w}, a, b)
+            a, b = rej.get(o, (0, 0))
+            check("webhook_window_payloads_rejected", {"org": o, "window": w}, a, b)
             a, b = fail.get(o, (0, 0))
             check("webhook_window_payloads_failed", {"org": o, "window": w}, a, b)
-            for r in REASONS + ["other"]:
-                a, b = by_reason.get((o, r), (0, 0))
-                check("webhook_window_payloads_rejected", {"org": o, "window": w, "reason": r}, a, b)
-        for (o, c), (a, b) in by_code.items():
-            check("webhook_window_payloads_rejected_by_code", {"org": o, "window": w, "code": c}, a, b)
+        # Every pair SQL counts, and every pair served (a served pair SQL does not know is wrong).
+        served = {(dict(l)["org"], dict(l)["reason"], dict(l)["code"]) for (n, l) in got
+                  if n == "webhook_window_payloads_rejected_by_reason" and dict(l)["window"] == w}
+        for (o, r, c) in set(pairs) | served:
+            a, b = pairs.get((o, r, c), (0, 0))
+            check("webhook_window_payloads_rejected_by_reason", {"org": o, "window": w, "reason": r, "code": c}, a, b)
     for org, depth in db.q("SELECT org_id, count(*) FROM sync_queue WHERE state = 'pending' GROUP BY 1"):
         check("webhook_queue_depth", {"org": label(org)}, depth)
     return {"values_checked": checked, "bracketed_by_scrape_moment": bracketed,
@@ -516,16 +603,26 @@ def main():
                                                           "postgres://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--server-log", default="/var/log/postgresql/postgresql-15-main.log")
     ap.add_argument("--keep", action="store_true", help="keep the bench databases")
+    ap.add_argument("--curve-orgs", default="100,10000",
+                    help="more organization counts at the largest history size, exporter only (the scale curve)")
+    ap.add_argument("--rules-seconds", type=int, default=60,
+                    help="how long a real Prometheus evaluates the shipped rules against the exporter (0: skip)")
     ap.add_argument("--reuse", action="store_true",
                     help="measure again on databases kept by an earlier --keep run, without reloading")
     args = ap.parse_args()
     (BENCH / "results").mkdir(exist_ok=True)
 
-    for n in [int(x) for x in args.events.split(",")]:
+    sizes = [int(x) for x in args.events.split(",")]
+    runs = [(n, args.orgs, True) for n in sizes]
+    runs += [(max(sizes), int(o), False) for o in args.curve_orgs.split(",") if o and int(o) != args.orgs]
+    for n, orgs, compare in runs:
+        args.orgs = orgs
         name = f"whe_bench_{n // 1_000_000}m" if n % 1_000_000 == 0 else f"whe_bench_{n}"
+        if not compare:
+            name += f"_{orgs}o"
         db = Db(args.admin_url, name)
         slog = ServerLog(args.server_log, name)
-        res = {"events": n, "orgs": args.orgs, "days": args.days, "db": name,
+        res = {"events": n, "orgs": orgs, "days": args.days, "db": name, "curve_only": not compare,
                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "server_log": slog.available()}
         previous = BENCH / "results" / f"{name}.json"
         if args.reuse and previous.exists():
@@ -534,17 +631,19 @@ def main():
             res["reused_database"] = True
             db.connect()
         else:
-            log(f"{name}: loading {n} events")
-            res["load"] = load(db, n, args.orgs, args.days)
+            log(f"{name}: loading {n} events for {orgs} orgs")
+            res["load"] = load(db, n, orgs, args.days)
             log(f"{name}: loaded in {res['load']['load_s']:.1f} s")
         log(f"{name}: exporter")
         res["exporter"] = bench_exporter(db, args, slog)
-        log(f"{name}: exporter p50 {res['exporter']['steady']['latency_ms']['p50']:.2f} ms; in-process stages")
-        res["encode"] = bench_encode(db)
-        log(f"{name}: raw SQL")
-        res["sql"] = bench_raw_sql(db, args)
-        log(f"{name}: query-exporter")
-        res["query_exporter"] = bench_query_exporter(db, args, slog)
+        log(f"{name}: exporter p50 {res['exporter']['steady']['latency_ms']['p50']:.2f} ms")
+        if compare:
+            log(f"{name}: in-process stages")
+            res["encode"] = bench_encode(db)
+            log(f"{name}: raw SQL")
+            res["sql"] = bench_raw_sql(db, args)
+            log(f"{name}: query-exporter")
+            res["query_exporter"] = bench_query_exporter(db, args, slog)
         res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         (BENCH / "results" / f"{name}.json").write_text(json.dumps(res, indent=2))
         log(f"{name}: done")
