@@ -26,6 +26,7 @@ mod http_surface;
 mod infrastructure_health;
 mod last_healthy_restart;
 mod logging;
+mod mixin;
 mod never_stale;
 mod out_of_order_commits;
 mod store_healing;

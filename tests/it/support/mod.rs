@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod dashboard;
 pub mod endpoint;
 pub mod prometheus;
+pub mod promql;
 pub mod proxy;
 pub mod server;
 
