@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders the mixin (mixin/*.libsonnet) into the files the repository ships:
 #   alerting-rules/rules/webhook-recording.yaml, alerting-rules/alerts/webhook-alerts.yaml,
-#   grafana/dashboards/webhook-health.json
+#   grafana/dashboards/webhook-health.json (and its .lint), docs/dashboard-panels.md
 # Those files are generated: edit mixin/ and run this script (`cargo test --test it -- mixin`
 # fails while they differ from what it renders).
 #

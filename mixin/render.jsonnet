@@ -2,6 +2,7 @@
 // repository root) to content, for `jsonnet -S -m <dir>` (mixin/generate.sh). `config` overrides
 // _config, e.g. --tla-code 'config={selector: "job=\"my-webhooks\""}'.
 local json = import 'lib/json.libsonnet';
+local markdown = import 'dashboards/markdown.libsonnet';
 
 function(config={})
   local mixin = (import 'mixin.libsonnet') + { _config+:: config };
@@ -28,4 +29,6 @@ function(config={})
   } + {
     ['grafana/dashboards/' + name]: json.manifest(mixin.grafanaDashboards[name])
     for name in std.objectFields(mixin.grafanaDashboards)
+  } + {
+    'docs/dashboard-panels.md': markdown(mixin.grafanaDashboards['webhook-health.json'], 'grafana/dashboards/webhook-health.json'),
   }

@@ -1,5 +1,5 @@
 //! The mixin (mixin/) is the single source of the rules and the dashboard:
-//! - the shipped alerting-rules/ files, the dashboard and its .lint are exactly what
+//! - the shipped alerting-rules/ files, the dashboard, its .lint and docs/dashboard-panels.md are exactly what
 //!   `mixin/generate.sh` renders, byte for byte;
 //! - the dashboard matches Grafana's published schema (@grafana/schema, mixin/schema-check), and
 //!   that check rejects broken dashboards;
@@ -62,6 +62,7 @@ fn shipped_files_are_what_the_mixin_renders() {
     let expected = [
         "alerting-rules/alerts/webhook-alerts.yaml",
         "alerting-rules/rules/webhook-recording.yaml",
+        "docs/dashboard-panels.md",
         "grafana/dashboards/.lint",
         "grafana/dashboards/webhook-health.json",
     ];
