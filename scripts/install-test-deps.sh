@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the test suite talks to, from Debian's packages and PyPI, when it is missing.
+# Installs what the test suite talks to, from Debian's packages, PyPI and npm, when it is missing.
 # Safe to run again: it installs only what is not there.
 set -euo pipefail
 
@@ -13,6 +13,9 @@ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2
 command -v psql >/dev/null || need_apt+=(postgresql-client)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+command -v jsonnet >/dev/null || need_apt+=(jsonnet)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   mapfile -t pkgs < <(printf '%s\n' "${need_apt[@]}" | sort -u)
@@ -54,4 +57,16 @@ if ! "$WHE_DENO_DIR/node_modules/.bin/deno" --version 2>/dev/null | grep -q "^de
   npm install --prefix "$WHE_DENO_DIR" --no-audit --no-fund --loglevel=error "deno@$DENO_VERSION" >/dev/null
   "$WHE_DENO_DIR/node_modules/.bin/deno" --version | grep -q "^deno $DENO_VERSION " ||
     { echo "install-test-deps: $WHE_DENO_DIR/node_modules/.bin/deno is not deno $DENO_VERSION" >&2; exit 1; }
+fi
+
+# @grafana/schema and TypeScript (npm, versions pinned by mixin/schema-check/package-lock.json) for
+# the dashboard schema check of tests/it/mixin.rs, into mixin/schema-check/node_modules
+# (gitignored). Reinstalled only when the lock file changed since the last install.
+schema_check="$(cd "$(dirname "$0")/.." && pwd)/mixin/schema-check"
+stamp="$schema_check/node_modules/.installed-from-lock"
+lock_sum=$(sha256sum "$schema_check/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+  echo "install-test-deps: installing mixin/schema-check's npm packages (npm ci)" >&2
+  npm ci --prefix "$schema_check" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$lock_sum" >"$stamp"
 fi

@@ -65,41 +65,17 @@ fn promtool_unit_tests_pass() {
     run_promtool_on_each(&["test", "rules"], &yaml_files("tests"));
 }
 
-/// One alerting rule, read from the YAML text without a YAML parser: the rule starts at its
-/// `- alert: Name` line and ends before the next rule or group.
+/// One alerting rule of alerting-rules/alerts/.
 struct Alert {
     file: PathBuf,
     name: String,
-    body: Vec<String>,
+    rule: serde_norway::Value,
 }
 
 impl Alert {
-    /// The value of the first `key: value` line of the rule (quotes removed), if any.
-    fn value(&self, key: &str) -> Option<String> {
-        let prefix = format!("{key}:");
-        self.body.iter().find_map(|line| {
-            line.trim()
-                .strip_prefix(&prefix)
-                .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
-        })
-    }
-
-    /// Like `value`, but followed by the lines indented deeper than the key (a block scalar such
-    /// as `description: >-`), joined by spaces.
-    fn text(&self, key: &str) -> Option<String> {
-        let prefix = format!("{key}:");
-        let start = self.body.iter().position(|line| line.trim().starts_with(&prefix))?;
-        let indent = |line: &str| line.len() - line.trim_start().len();
-        let key_indent = indent(&self.body[start]);
-        let mut text = self.value(key)?;
-        for line in &self.body[start + 1..] {
-            if !line.trim().is_empty() && indent(line) <= key_indent {
-                break;
-            }
-            text.push(' ');
-            text.push_str(line.trim());
-        }
-        Some(text)
+    /// A label or annotation (`section` is `labels` or `annotations`).
+    fn get(&self, section: &str, key: &str) -> Option<String> {
+        self.rule.get(section)?.get(key)?.as_str().map(str::to_string)
     }
 }
 
@@ -108,23 +84,14 @@ fn alerts() -> Vec<Alert> {
     for file in yaml_files("alerts") {
         let text =
             fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-        let mut current: Option<Alert> = None;
-        for line in text.lines() {
-            let trimmed = line.trim_start();
-            let starts_rule = trimmed.starts_with("- alert:")
-                || trimmed.starts_with("- record:")
-                || trimmed.starts_with("- name:");
-            if starts_rule {
-                alerts.extend(current.take());
-                if let Some(name) = trimmed.strip_prefix("- alert:") {
-                    current =
-                        Some(Alert { file: file.clone(), name: name.trim().to_string(), body: Vec::new() });
-                }
-            } else if let Some(alert) = current.as_mut() {
-                alert.body.push(line.to_string());
+        let doc: serde_norway::Value =
+            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.display()));
+        let groups = doc["groups"].as_sequence().unwrap_or_else(|| panic!("{}: no groups", file.display()));
+        for rule in groups.iter().flat_map(|g| g["rules"].as_sequence().into_iter().flatten()) {
+            if let Some(name) = rule.get("alert").and_then(|n| n.as_str()) {
+                alerts.push(Alert { file: file.clone(), name: name.to_string(), rule: rule.clone() });
             }
         }
-        alerts.extend(current);
     }
     assert!(!alerts.is_empty(), "no alerting rules found");
     alerts
@@ -148,20 +115,20 @@ fn every_alert_has_severity_annotations_and_a_runbook_section() {
         if !alert.name.starts_with("Webhook") || alert.name.contains(|c: char| !c.is_alphanumeric()) {
             problems.push(format!("{at}: not a CamelCase name starting with `Webhook`"));
         }
-        match alert.value("severity") {
+        match alert.get("labels", "severity") {
             Some(s) if SEVERITIES.contains(&s.as_str()) => {}
             other => problems.push(format!("{at}: severity must be one of {SEVERITIES:?}, found {other:?}")),
         }
-        match alert.text("summary") {
+        match alert.get("annotations", "summary") {
             Some(s) if !s.is_empty() && !s.contains("{{") => {}
             other => problems.push(format!("{at}: summary must be a static sentence, found {other:?}")),
         }
-        match alert.text("description") {
+        match alert.get("annotations", "description") {
             Some(d) if d.contains("{{") => {}
             other => problems.push(format!("{at}: description must be a template, found {other:?}")),
         }
         let expected_url = format!("{RUNBOOK_BASE}{}", alert.name.to_lowercase());
-        match alert.value("runbook_url") {
+        match alert.get("annotations", "runbook_url") {
             Some(url) if url == expected_url => {}
             other => problems.push(format!("{at}: runbook_url should be {expected_url}, found {other:?}")),
         }

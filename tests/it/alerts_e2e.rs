@@ -28,6 +28,8 @@ use crate::support::prometheus::{alerting_rules_yaml, Prometheus, PrometheusConf
 use crate::support::{free_port, metric, Exporter};
 
 const FOR_CAP_SECONDS: u64 = 60;
+/// The recorded rolling-hour rejection ratio (alerting-rules/rules/).
+const RATIO: &str = "job_org:webhook_window_payloads_rejected_per_received_1h:ratio";
 const COMPONENT: &str = "endpoint:edge-hook";
 
 /// Copies the shipped rule files, capping `for:` durations at FOR_CAP_SECONDS.
@@ -42,7 +44,8 @@ fn rule_files(dir: &Path) -> Vec<PathBuf> {
                     let Some(value) = line.trim_start().strip_prefix("for: ") else {
                         return line.to_string();
                     };
-                    let d = humantime::parse_duration(value.trim()).expect("a for: duration");
+                    let d =
+                        humantime::parse_duration(value.trim().trim_matches('"')).expect("a for: duration");
                     if d.as_secs() <= FOR_CAP_SECONDS {
                         return line.to_string();
                     }
@@ -211,9 +214,9 @@ async fn alerts_reach_a_webhook_receiver() {
         .collect();
     assert!(orgs.iter().all(|o| o == "fabrikam"), "only fabrikam is over 10%: {orgs:?}");
     assert_eq!(rejection.label("severity"), "critical");
-    let ratio = scalar(&prometheus.query(r#"webhook:rejection_ratio:1h{org="fabrikam"}"#).await).unwrap();
+    let ratio = scalar(&prometheus.query(&format!(r#"{RATIO}{{org="fabrikam"}}"#)).await).unwrap();
     assert!(ratio > 0.10, "{ratio}");
-    let others = prometheus.query(r#"webhook:rejection_ratio:1h{org!~"fabrikam|_unknown"} > 0.05"#).await;
+    let others = prometheus.query(&format!(r#"{RATIO}{{org!~"fabrikam|_unknown"}} > 0.05"#)).await;
     assert!(others.is_empty(), "other orgs stay near 3%: {others:?}");
 
     // The crash delivered through ingestion took the Edge Function down long enough to alert.

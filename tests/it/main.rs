@@ -30,6 +30,7 @@ mod last_healthy_restart;
 mod lifecycle_ingest;
 mod lifecycle_mapping;
 mod logging;
+mod mixin;
 mod never_stale;
 mod out_of_order_commits;
 mod store_healing;

@@ -68,11 +68,20 @@ const INTERVAL: &str = "1s";
 /// Seconds of data a range query covers (Grafana's time range, shrunk to what the test scrapes).
 const RANGE_SECONDS: f64 = 10.0;
 
-/// A PromQL target with its template variables substituted as Grafana would.
+/// A PromQL target with its template variables substituted as Grafana would: `$job` and
+/// `$instance` with their default, All (the variable's all value).
 fn promql(expr: &str, org: &str, window: &str) -> String {
+    let d = dash::dashboard();
+    let all = |name: &str| dash::str_of(dash::variable(&d, name), "allValue").to_string();
+    promql_for(expr, &all("job"), &all("instance"), org, window)
+}
+
+fn promql_for(expr: &str, job: &str, instance: &str, org: &str, window: &str) -> String {
     let out = expr
         .replace("$__rate_interval", RATE_INTERVAL)
         .replace("$__interval", INTERVAL)
+        .replace("$job", job)
+        .replace("$instance", instance)
         .replace("$org", org)
         .replace("$window", window);
     let left = dash::variables_in(&out);
@@ -187,7 +196,7 @@ struct Stack {
     prometheus: Prometheus,
     /// The one time every query is evaluated at, so results of different queries compare.
     at: f64,
-    _exporter: support::Exporter,
+    exporter: support::Exporter,
 }
 
 impl Stack {
@@ -224,7 +233,7 @@ impl Stack {
         // evaluation so that everything up to this moment is stored.
         let at = Utc::now().timestamp_millis() as f64 / 1000.0;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        Stack { prometheus, at, _exporter: exporter }
+        Stack { prometheus, at, exporter }
     }
 
     /// Runs a substituted target as Grafana would: instant or over a range ending at `at`.
@@ -302,7 +311,8 @@ async fn every_promql_target_returns_data_for_every_selection_and_window() {
         );
     }
     let stack = Stack::start().await;
-    org_variable_offers_the_organizations(&stack, &d).await;
+    variables::offer_the_exporter_and_the_organizations(&stack, &d).await;
+    variables::job_and_instance_filter_every_target(&stack, &targets).await;
 
     let mut queries = 0;
     for t in &targets {
@@ -372,21 +382,6 @@ async fn every_promql_target_returns_data_for_every_selection_and_window() {
     alert_banners_follow_the_alerts(&stack, &d).await;
 }
 
-/// The `org` variable's query (`label_values(METRIC, LABEL)`) offers exactly the configured
-/// organizations (not `_unknown`, the bucket of payloads naming none).
-async fn org_variable_offers_the_organizations(stack: &Stack, d: &Value) {
-    let query = dash::str_of(dash::variable(d, "org"), "query");
-    let args = query
-        .strip_prefix("label_values(")
-        .and_then(|q| q.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("the org variable's query `{query}` is not label_values(...)"));
-    let (selector, label) = args.rsplit_once(',').expect("label_values(METRIC, LABEL)");
-    let offered: BTreeSet<String> =
-        stack.prometheus.label_values(selector.trim(), label.trim()).await.into_iter().collect();
-    let configured: BTreeSet<String> = simulate::org_ids(ORGS).into_iter().collect();
-    assert_eq!(offered, configured, "the org variable offers {offered:?}");
-}
-
 fn target<'a>(targets: &'a [PromTarget], panel: &str, ref_id: &str) -> &'a PromTarget {
     targets
         .iter()
@@ -440,3 +435,4 @@ async fn alert_banners_follow_the_alerts(stack: &Stack, d: &Value) {
 }
 
 mod sql;
+mod variables;

@@ -76,9 +76,16 @@ fn datasources_are_provisioned_with_the_uids_the_dashboard_uses() {
         }
     }
 
-    // The dashboard's default Prometheus is the provisioned one.
+    // The dashboard's data source variables default to the provisioned data sources.
     let d = dashboard();
-    assert_eq!(variable(&d, "datasource")["current"]["value"], PROMETHEUS_UID);
+    assert_eq!(variable(&d, "prometheus_datasource")["current"]["value"], PROMETHEUS_UID);
+    let sql = variable(&d, "postgres_datasource");
+    assert_eq!(sql["current"]["value"], LOGSTORE_UID);
+    assert_eq!(
+        str_of(sql, "query"),
+        LOGSTORE_TYPE,
+        "the variable lists data sources of the provisioned type"
+    );
 }
 
 #[test]

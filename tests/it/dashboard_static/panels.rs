@@ -21,14 +21,39 @@ fn dashboard_is_valid_json_with_fixed_uid_and_read_only() {
 fn dashboard_variables() {
     let d = dashboard();
 
-    let ds = variable(&d, "datasource");
+    let ds = variable(&d, "prometheus_datasource");
     assert_eq!(str_of(ds, "type"), "datasource");
     assert_eq!(str_of(ds, "query"), "prometheus");
+    let sql = variable(&d, "postgres_datasource");
+    assert_eq!(str_of(sql, "type"), "datasource");
+    assert_eq!(str_of(sql, "query"), LOGSTORE_TYPE);
+
+    // The exporter's jobs and instances, among the targets the rules select too.
+    for (name, query) in [
+        ("job", format!(r#"label_values(webhook_exporter_build_info{{job="{EXPORTER_JOB}"}}, job)"#)),
+        (
+            "instance",
+            format!(
+                r#"label_values(webhook_exporter_build_info{{job="{EXPORTER_JOB}", job=~"$job"}}, instance)"#
+            ),
+        ),
+    ] {
+        let v = variable(&d, name);
+        assert_eq!(str_of(v, "type"), "query", "{name}");
+        assert_eq!(ds_uid(v), PROMETHEUS_DS, "{name}");
+        assert_eq!(str_of(v, "query"), query);
+        assert_eq!(v["current"]["value"], serde_json::json!(["$__all"]), "{name}: All by default");
+    }
 
     let org = variable(&d, "org");
     assert_eq!(str_of(org, "type"), "query");
-    assert_eq!(ds_uid(org), "${datasource}");
-    assert_eq!(str_of(org, "query"), "label_values(webhook_endpoint_info, org)");
+    assert_eq!(ds_uid(org), PROMETHEUS_DS);
+    assert_eq!(
+        str_of(org, "query"),
+        format!(
+            r#"label_values(webhook_endpoint_info{{job="{EXPORTER_JOB}", job=~"$job", instance=~"$instance"}}, org)"#
+        )
+    );
     assert_eq!(org["multi"], true);
     assert_eq!(org["includeAll"], true);
     assert_eq!(str_of(org, "allValue"), ".*");
@@ -139,14 +164,12 @@ fn prometheus_targets_use_the_datasource_variable() {
         if prom.is_empty() {
             continue;
         }
-        assert!(
-            ["${datasource}", "$datasource"].contains(&ds_uid(p)),
-            "panel '{title}' must use the $datasource variable"
-        );
+        assert_eq!(ds_uid(p), PROMETHEUS_DS, "panel '{title}' must use the Prometheus data source variable");
         for t in prom {
-            assert!(
-                ["${datasource}", "$datasource"].contains(&ds_uid(t)),
-                "panel '{title}' target {} must use the $datasource variable",
+            assert_eq!(
+                ds_uid(t),
+                PROMETHEUS_DS,
+                "panel '{title}' target {} must use the Prometheus data source variable",
                 str_of(t, "refId")
             );
         }
@@ -330,10 +353,10 @@ fn recent_error_events_table_links_to_the_exporter_admin_page() {
         .find(|p| targets(p).iter().any(|t| is_sql(t)))
         .expect("a panel with a SQL target");
     assert_eq!(str_of(p, "type"), "table");
-    assert_eq!(ds_uid(p), LOGSTORE_UID);
+    assert_eq!(ds_uid(p), LOGSTORE_DS);
     assert_eq!(str_of(&p["datasource"], "type"), LOGSTORE_TYPE);
     let t = targets(p)[0];
-    assert_eq!(ds_uid(t), LOGSTORE_UID);
+    assert_eq!(ds_uid(t), LOGSTORE_DS);
     assert_eq!(str_of(t, "format"), "table");
     let q = str_of(t, "rawSql");
     for needle in [

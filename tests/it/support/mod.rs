@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod deno;
 pub mod endpoint;
 pub mod prometheus;
+pub mod promql;
 pub mod proxy;
 pub mod server;
 

@@ -1,14 +1,14 @@
 //! A real Prometheus for tests: the `prometheus` binary (Debian package `prometheus`, 2.42) on a
 //! free port, with a generated configuration in a temporary folder. One job,
 //! `webhook-health-exporter`, scrapes the given exporter every second; rules are evaluated every
-//! second, by default the repository's own alerting-rules/; alerts optionally go to an
-//! Alertmanager. Killed on drop.
+//! second (every group, whatever its own `interval:`), by default the repository's own
+//! alerting-rules/; alerts optionally go to an Alertmanager. Killed on drop.
 //!
 //! A missing binary FAILS the test with instructions (run scripts/install-test-deps.sh).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -80,7 +80,8 @@ impl PrometheusConfig {
         self
     }
 
-    fn yaml(&self) -> String {
+    /// prometheus.yml, loading `rule_files` (the copies `load_rule_files` made).
+    fn yaml(&self, rule_files: &[PathBuf]) -> String {
         // JSON strings are valid YAML scalars: quoting through serde_json escapes any path.
         let q = |s: &str| Value::String(s.to_string()).to_string();
         let interval = format!("{}ms", self.interval.as_millis());
@@ -88,9 +89,9 @@ impl PrometheusConfig {
             "global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  \
              evaluation_interval: {interval}\n"
         );
-        if !self.rule_files.is_empty() {
+        if !rule_files.is_empty() {
             out.push_str("rule_files:\n");
-            for f in &self.rule_files {
+            for f in rule_files {
                 out.push_str(&format!("  - {}\n", q(&f.to_string_lossy())));
             }
         }
@@ -128,6 +129,52 @@ pub fn repository_rule_files() -> Vec<PathBuf> {
     vec![rules.join("alerts/*.yaml"), rules.join("rules/*.yaml")]
 }
 
+/// Copies the rule files (`*` globs in the file name allowed) into `dir` as this Prometheus loads
+/// them: without the groups' own `interval:`, so that every group follows the configured
+/// evaluation interval. A test's Prometheus runs for seconds; a group evaluated every 15 minutes
+/// (WebhookOrgSilent's baseline, alerting-rules/rules/) would not have run by then.
+fn load_rule_files(patterns: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let name = pattern.file_name().unwrap().to_string_lossy().to_string();
+        match name.split_once('*') {
+            None => files.push(pattern.clone()),
+            Some((prefix, suffix)) => {
+                let parent = pattern.parent().unwrap();
+                let entries = std::fs::read_dir(parent)
+                    .unwrap_or_else(|e| panic!("cannot list {}: {e}", parent.display()));
+                let mut matched: Vec<PathBuf> = entries
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| {
+                        let n = p.file_name().unwrap().to_string_lossy();
+                        n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len()
+                    })
+                    .collect();
+                matched.sort();
+                files.extend(matched);
+            }
+        }
+    }
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let text = std::fs::read_to_string(file)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+            let mut doc: serde_norway::Value = serde_norway::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.display()));
+            for group in doc["groups"].as_sequence_mut().into_iter().flatten() {
+                if let Some(group) = group.as_mapping_mut() {
+                    group.remove("interval");
+                }
+            }
+            let copy = dir.join(format!("rules-{i}-{}", file.file_name().unwrap().to_string_lossy()));
+            std::fs::write(&copy, serde_norway::to_string(&doc).unwrap()).expect("writing a rule file");
+            copy
+        })
+        .collect()
+}
+
 /// The `.yaml` / `.yml` files of `alerting-rules/<dir>`, sorted; panics when there are none, so
 /// that a moved folder cannot make a test pass vacuously.
 pub fn alerting_rules_yaml(dir: &str) -> Vec<PathBuf> {
@@ -154,7 +201,8 @@ impl Prometheus {
     pub async fn start(config: &PrometheusConfig) -> Prometheus {
         let dir = tempfile::tempdir().expect("a temporary folder for Prometheus");
         let config_file = dir.path().join("prometheus.yml");
-        std::fs::write(&config_file, config.yaml()).expect("writing prometheus.yml");
+        let rule_files = load_rule_files(&config.rule_files, dir.path());
+        std::fs::write(&config_file, config.yaml(&rule_files)).expect("writing prometheus.yml");
         let server = Server::start("prometheus", INSTALL_HINT, dir.path(), |addr| {
             vec![
                 format!("--config.file={}", config_file.display()),

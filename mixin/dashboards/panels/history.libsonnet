@@ -1,0 +1,113 @@
+// "Traffic over time" (rates of the counters) and "Recent error events" (SQL on the log store).
+local lib = import '../lib.libsonnet';
+
+function(c) {
+  local q = lib.queries(c),
+  local rate(expr) = expr(q.org, '$__rate_interval'),
+  local series(id, title, description, grid, targets, stacking='none') =
+    lib.panel(id, 'timeseries', title, description, grid,
+              lib.timeseriesDefaults('reqps', [['green', null]], stacking=stacking),
+              targets, options=lib.timeseriesOptions),
+  local rejected = q.perOrg(rate(q.rejectedRate), ['reason', 'code']),
+
+  panels: [
+    lib.row(24, 'Traffic over time', 54),
+
+    series(
+      25,
+      'Payloads received per second, per organization',
+      'Rate of payloads reaching the endpoint per organization (rate of webhook_payloads_received_total over $__rate_interval). A drop to zero for an organization that normally sends is a silent failure.',
+      [0, 55, 12, 8],
+      [lib.prom('A', q.perOrg(rate(q.receivedRate)), '{{org}}', instant=false)],
+    ),
+    series(
+      26,
+      'Payloads rejected and failed per second, per organization',
+      'Rate of rejected payloads (webhook_payloads_rejected_total) and of payloads that failed in processing (webhook_payloads_failed_total) per organization over $__rate_interval.',
+      [12, 55, 12, 8],
+      [
+        lib.prom('A', 'sum by (job, org) (%s)' % rejected, '{{org}} rejected', instant=false),
+        lib.prom(
+          'B',
+          'sum by (job, org) (%s)' % q.perOrg(rate(q.failedRate), ['code']),
+          '{{org}} failed',
+          instant=false,
+        ),
+      ],
+    ),
+    series(
+      27,
+      'Rejections per second by reason',
+      'Rate of rejected payloads by rejection reason over the selected organizations (webhook_payloads_rejected_total over $__rate_interval). Shows when a reason started.',
+      [0, 63, 12, 8],
+      [lib.prom('A', 'sum by (reason) (%s)' % rejected, '{{reason}}', instant=false)],
+      stacking='normal',
+    ),
+    series(
+      28,
+      'Rejections per second by HTTP status',
+      'Rate of rejected payloads by the HTTP status the endpoint answered, over the selected organizations (webhook_payloads_rejected_total over $__rate_interval). A wall of 401 is an unmirrored secret rotation.',
+      [12, 63, 12, 8],
+      [lib.prom('A', 'sum by (code) (%s)' % rejected, '{{code}}', instant=false)],
+      stacking='normal',
+    ),
+
+    lib.row(29, 'Recent error events', 71),
+
+    lib.panel(
+      30,
+      'table',
+      'Recent error events',
+      'The newest 200 rejected or failed payloads in the dashboard time range for the selected organizations, read directly from the log store (webhook_events, read-only role). Click a row to open it in the exporter admin page, where failed events can be re-enqueued for the portal sync service with the reprocessing flag.',
+      [0, 72, 24, 12],
+      lib.defaults('none', [['green', null]], lib.tableCustom({ inspect: true, filterable: true }) + {
+        noValue: 'No rejected or failed payloads in this time range',
+        links: [{
+          title: 'Open event ${__data.fields.event_id} in the exporter admin page',
+          url: '${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}',
+          targetBlank: true,
+        }],
+      }),
+      [{
+        datasource: lib.sqlDs(c),
+        editorMode: 'code',
+        format: 'table',
+        rawQuery: true,
+        // `${org:regex}`: see docs/dashboard.md ("$org in SQL").
+        rawSql: std.rstripChars(|||
+          SELECT
+            e.received_at AS "time",
+            e.org_id AS org,
+            e.event_id::text AS event_id,
+            e.outcome,
+            e.http_status,
+            COALESCE(e.rejection_reason, '') AS reason,
+            LEFT(COALESCE(e.error_detail, ''), 300) AS detail
+          FROM webhook_events AS e
+          WHERE e.outcome <> 'accepted'
+            AND $__timeFilter(e.received_at)
+            AND e.org_id ~ '^(${org:regex})$'
+          ORDER BY e.received_at DESC
+          LIMIT 200
+        |||, '\n'),
+        refId: 'A',
+      }],
+      [
+        lib.byName('http_status', [
+          lib.colorCell,
+          ['displayName', 'HTTP status'],
+          ['thresholds', lib.steps([['green', null], ['orange', 400], ['red', 500]])],
+        ]),
+        lib.byName('outcome', [
+          lib.colorCell,
+          ['mappings', [lib.valueMap([['rejected', 'rejected', 'orange'], ['failed', 'failed', 'red']])]],
+        ]),
+        lib.byName('time', [['custom.width', 190]]),
+        lib.byName('event_id', [['displayName', 'Event id'], ['custom.width', 300]]),
+        lib.byName('org', [['displayName', 'Organization']]),
+        lib.byName('detail', [['custom.cellOptions', { type: 'auto', wrapText: false }]]),
+      ],
+      lib.tableOptions('time', desc=true),
+    ) + { datasource: lib.sqlDs(c) },
+  ],
+}
