@@ -27,22 +27,24 @@ local authReasons = ['missing_auth', 'invalid_auth'];
     // ---- exact window gauges, per exporter instance (label `window`)
     // Payloads that reached the endpoint in the window.
     received(matchers):: sel('webhook_window_payloads_received', matchers),
-    // Payloads rejected in the window, every reason together.
-    rejected(matchers):: 'sum without (reason) (%s)' % sel('webhook_window_payloads_rejected', matchers),
-    // ... for the auth reasons only.
+    // Payloads rejected in the window, every reason together (0 included).
+    rejected(matchers):: sel('webhook_window_payloads_rejected', matchers),
+    // ... by `reason` and `code`: only the pairs that occurred in the window have a series.
+    rejectedByReason(matchers):: sel('webhook_window_payloads_rejected_by_reason', matchers),
+    // ... for the auth reasons only (no series when there were none).
     rejectedAuth(matchers)::
-      self.rejected(matchers + ['reason=~"%s"' % std.join('|', authReasons)]),
-    // ... keeping `reason`.
-    rejectedByReason(matchers):: sel('webhook_window_payloads_rejected', matchers),
-    // ... by HTTP status (`code`).
-    rejectedByCode(matchers):: sel('webhook_window_payloads_rejected_by_code', matchers),
-    // Accepted, then failed in processing.
+      'sum without (reason, code) (%s)' % self.rejectedByReason(matchers + ['reason=~"%s"' % std.join('|', authReasons)]),
+    // Accepted, then failed in processing (a series only while above 0).
     failed(matchers):: sel('webhook_window_payloads_failed', matchers),
+    // 0 where the selection has organizations, nothing where it has none: `sum(sparse) or
+    // this` shows 0 for "none pending / no failures" without inventing data for a missing job.
+    zeroIfAny(matchers):: '0 * sum(%s)' % self.perOrg(self.received(matchers)),
+    // `expr` per org, 0 for the orgs it has no series for (sparse series in a per-org table).
+    orZero(expr, matchers):: '%s or on (job, org) (0 * %s)' % [expr, self.perOrg(self.received(matchers))],
 
-    // ---- counters, as rates (labels: received: -, rejected: reason and code, failed: code)
+    // ---- counters, as rates (per org: received only; reasons, codes and failures are counted
+    // over all orgs, and told apart per org in the windows: docs/metrics.md, "The series budget")
     receivedRate(matchers, range):: 'rate(%s[%s])' % [sel('webhook_payloads_received_total', matchers), range],
-    rejectedRate(matchers, range):: 'rate(%s[%s])' % [sel('webhook_payloads_rejected_total', matchers), range],
-    failedRate(matchers, range):: 'rate(%s[%s])' % [sel('webhook_payloads_failed_total', matchers), range],
 
     // ---- recording rules (rules.libsonnet), named level:metric:operations
     // (https://prometheus.io/docs/practices/rules/; alerting-rules/README.md explains them).

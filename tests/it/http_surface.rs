@@ -13,7 +13,8 @@ async fn sqlite_with_traffic() -> (String, tempfile::TempDir) {
         SimConfig { seed: 5, orgs: 6, events: 3_000, days: 1.0, end: Utc::now(), ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
     // A pending reprocess item, so that the series that exist only while there is one are served.
-    let flag = "UPDATE sync_queue SET state = 'pending', reprocess = 1 WHERE id = (SELECT min(id) FROM sync_queue)";
+    let flag =
+        "UPDATE sync_queue SET state = 'pending', reprocess = 1 WHERE id = (SELECT min(id) FROM sync_queue)";
     assert_eq!(support::execute(&store, flag).await, 1, "the simulator enqueues accepted payloads");
     (url, dir)
 }

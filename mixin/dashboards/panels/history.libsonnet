@@ -1,14 +1,16 @@
-// "Traffic over time" (rates of the counters) and "Recent error events" (SQL on the log store).
+// "Traffic over time" (the received rate, and the rolling-hour gauges) and "Recent error events" (SQL on the log store).
 local lib = import '../lib.libsonnet';
 
 function(c) {
   local q = lib.queries(c),
   local rate(expr) = expr(q.org, '$__rate_interval'),
-  local series(id, title, description, grid, targets, stacking='none') =
+  local series(id, title, description, grid, targets, stacking='none', unit='reqps') =
     lib.panel(id, 'timeseries', title, description, grid,
-              lib.timeseriesDefaults('reqps', [['green', null]], stacking=stacking),
+              lib.timeseriesDefaults(unit, [['green', null]], stacking=stacking),
               targets, options=lib.timeseriesOptions),
-  local rejected = q.perOrg(rate(q.rejectedRate), ['reason', 'code']),
+  // The exact rolling-hour gauges: per org and per reason without a per-org counter for each.
+  local hour = q.window(c.windows.hour),
+  local byReason = q.perOrg(q.rejectedByReason(hour), ['reason', 'code']),
 
   panels: [
     lib.row(24, 'Traffic over time', 54),
@@ -22,34 +24,32 @@ function(c) {
     ),
     series(
       26,
-      'Payloads rejected and failed per second, per organization',
-      'Rate of rejected payloads (webhook_payloads_rejected_total) and of payloads that failed in processing (webhook_payloads_failed_total) per organization over $__rate_interval.',
+      'Payloads rejected and failed in the rolling hour, per organization',
+      'Rejected payloads (webhook_window_payloads_rejected) and payloads that failed in processing (webhook_window_payloads_failed) per organization in the hour before each point: exact counts, not rates.',
       [12, 55, 12, 8],
       [
-        lib.prom('A', 'sum by (job, org) (%s)' % rejected, '{{org}} rejected', instant=false),
-        lib.prom(
-          'B',
-          'sum by (job, org) (%s)' % q.perOrg(rate(q.failedRate), ['code']),
-          '{{org}} failed',
-          instant=false,
-        ),
+        lib.prom('A', q.perOrg(q.rejected(hour)), '{{org}} rejected', instant=false),
+        lib.prom('B', q.orZero(q.perOrg(q.failed(hour)), hour), '{{org}} failed', instant=false),
       ],
+      unit='short',
     ),
     series(
       27,
-      'Rejections per second by reason',
-      'Rate of rejected payloads by rejection reason over the selected organizations (webhook_payloads_rejected_total over $__rate_interval). Shows when a reason started.',
+      'Rejections in the rolling hour by reason',
+      'Rejected payloads by rejection reason over the selected organizations in the hour before each point (webhook_window_payloads_rejected_by_reason). Shows when a reason started.',
       [0, 63, 12, 8],
-      [lib.prom('A', 'sum by (reason) (%s)' % rejected, '{{reason}}', instant=false)],
+      [lib.prom('A', 'sum by (reason) (%s)' % byReason, '{{reason}}', instant=false)],
       stacking='normal',
+      unit='short',
     ),
     series(
       28,
-      'Rejections per second by HTTP status',
-      'Rate of rejected payloads by the HTTP status the endpoint answered, over the selected organizations (webhook_payloads_rejected_total over $__rate_interval). A wall of 401 is an unmirrored secret rotation.',
+      'Rejections in the rolling hour by HTTP status',
+      'Rejected payloads by the HTTP status the endpoint answered, over the selected organizations, in the hour before each point (webhook_window_payloads_rejected_by_reason). A wall of 401 is an unmirrored secret rotation.',
       [12, 63, 12, 8],
-      [lib.prom('A', 'sum by (code) (%s)' % rejected, '{{code}}', instant=false)],
+      [lib.prom('A', 'sum by (code) (%s)' % byReason, '{{code}}', instant=false)],
       stacking='normal',
+      unit='short',
     ),
 
     lib.row(29, 'Recent error events', 71),

@@ -100,7 +100,7 @@ function(c) {
       8,
       'short',
       [['green', null], ['red', 1]],
-      'sum(%s)' % q.perOrg(q.failed(w)),
+      'sum(%s) or %s' % [q.perOrg(q.failed(w)), q.zeroIfAny(w)],
       'Failed',
     ),
     stat(
@@ -129,7 +129,7 @@ function(c) {
       [
         lib.promTable('A', q.perOrg(q.received(w))),
         lib.promTable('B', q.perOrg(q.rejected(w))),
-        lib.promTable('C', q.perOrg(q.failed(w))),
+        lib.promTable('C', q.orZero(q.perOrg(q.failed(w)), w)),
         lib.promTable('D', ratio(q.perOrg(q.rejected(w)), q.perOrg(q.received(w)))),
       ],
       [
@@ -179,17 +179,17 @@ function(c) {
     bars(
       16,
       'Rejection reasons ($window)',
-      'Rejected payloads in the last $window by rejection reason (webhook_window_payloads_rejected), over the selected organizations. A jump in invalid_auth / missing_auth usually means a secret rotation not mirrored on the receiver; unknown_organization means a portal targets the wrong URL.',
+      'Rejected payloads in the last $window by rejection reason (webhook_window_payloads_rejected_by_reason), over the selected organizations. A jump in invalid_auth / missing_auth usually means a secret rotation not mirrored on the receiver; unknown_organization means a portal targets the wrong URL.',
       0,
-      'sum by (reason) (%s)' % q.perOrg(q.rejectedByReason(w), ['reason']),
+      'sum by (reason) (%s)' % q.perOrg(q.rejectedByReason(w), ['reason', 'code']),
       '{{reason}}',
     ),
     bars(
       17,
       'HTTP status codes of rejections ($window)',
-      'Rejected payloads in the last $window by the HTTP status the endpoint answered (webhook_window_payloads_rejected_by_code). Dynamics retries only 502/503/504 once; every other non-2xx answer is lost at the source.',
+      'Rejected payloads in the last $window by the HTTP status the endpoint answered (the code label of webhook_window_payloads_rejected_by_reason). Dynamics retries only 502/503/504 once; every other non-2xx answer is lost at the source.',
       12,
-      'sum by (code) (%s)' % q.perOrg(q.rejectedByCode(w), ['code']),
+      'sum by (code) (%s)' % q.perOrg(q.rejectedByReason(w), ['reason', 'code']),
       '{{code}}',
       { noValue: 'No rejections' },
     ),
