@@ -110,7 +110,7 @@ impl OrgCache {
             self.blocks.retain(|org, _| current.contains(org.as_str()));
         }
         for figures in orgs {
-            let stale = self.blocks.get(&figures.org).is_none_or(|b| !Arc::ptr_eq(&b.figures, figures));
+            let stale = !self.blocks.get(&figures.org).is_some_and(|b| Arc::ptr_eq(&b.figures, figures));
             if stale {
                 self.blocks.insert(figures.org.clone(), block(figures));
             }
