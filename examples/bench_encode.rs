@@ -54,6 +54,34 @@ async fn main() -> anyhow::Result<()> {
         series = body.lines().filter(|l| !l.starts_with('#')).count();
         drop(om);
     }
+
+    // The bench's steady state: 1,000 new rows over the organizations before each scrape.
+    let Store::Postgres(pg) = collector.store() else { anyhow::bail!("a PostgreSQL URL") };
+    let pool = pg.pool().clone();
+    let (mut collect_new, mut snapshot_new, mut encode_new) = (vec![], vec![], vec![]);
+    for i in 0..iterations as i64 {
+        sqlx::query(
+            "INSERT INTO webhook_events (event_id, org_id, outcome, http_status, rejection_reason)
+             SELECT gen_random_uuid(),
+                    format('org-%s', lpad((abs(hashint8(g + $1)) % 1000)::text, 4, '0')),
+                    CASE WHEN g % 33 = 0 THEN 'rejected' WHEN g % 500 = 1 THEN 'failed' ELSE 'accepted' END,
+                    CASE WHEN g % 33 = 0 THEN 401 WHEN g % 500 = 1 THEN 503 ELSE 200 END,
+                    CASE WHEN g % 33 = 0 THEN 'invalid_auth' END
+             FROM generate_series(1, 1000) AS g",
+        )
+        .bind(i * 7919 + 104_729)
+        .execute(&pool)
+        .await?;
+        let t = Instant::now();
+        collector.collect(Utc::now(), Instant::now()).await?;
+        collect_new.push(t.elapsed());
+        let t = Instant::now();
+        let snap = collector.snapshot(Utc::now());
+        snapshot_new.push(t.elapsed());
+        let t = Instant::now();
+        let _ = encoder.encode(&snap, Format::OpenMetrics);
+        encode_new.push(t.elapsed());
+    }
     let report = serde_json::json!({
         "bootstrap_ms": bootstrap.as_secs_f64() * 1e3,
         "collect_nothing_new": millis(collect),
@@ -61,6 +89,9 @@ async fn main() -> anyhow::Result<()> {
         "encode_openmetrics": millis(openmetrics),
         "encode_text004": millis(text),
         "text004_bytes": bytes,
+        "collect_1000_new": millis(collect_new),
+        "snapshot_1000_new": millis(snapshot_new),
+        "encode_openmetrics_1000_new": millis(encode_new),
         "series": series,
     });
     println!("{report}");

@@ -220,10 +220,10 @@ pub fn parse_windows(texts: &[String]) -> Result<Vec<Window>, ConfigError> {
         if d > Duration::from_secs(90 * 86_400) {
             return Err(invalid("--window", &label, "at most 90 days: longer windows belong in Prometheus"));
         }
-        if windows.iter().any(|w| w.label == label) {
+        if windows.iter().any(|w| *w.label == *label) {
             return Err(invalid("--window", &label, "given twice"));
         }
-        windows.push(Window { label, micros: d.as_micros() as i64 });
+        windows.push(Window { label: label.into(), micros: d.as_micros() as i64 });
     }
     Ok(windows)
 }
@@ -241,7 +241,7 @@ mod tests {
         let s = Settings::resolve(&args("sqlite://x.db")).unwrap();
         assert_eq!(s.listen_address.to_string(), "0.0.0.0:9877");
         assert_eq!(s.telemetry_path, "/metrics");
-        let labels: Vec<_> = s.collector.windows.iter().map(|w| w.label.as_str()).collect();
+        let labels: Vec<_> = s.collector.windows.iter().map(|w| &*w.label).collect();
         assert_eq!(labels, ["1h", "24h"]);
     }
 

@@ -52,9 +52,9 @@ impl Snapshot {
 /// that an encoder can keep the text it wrote for the previous one (see `metrics`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrgSnapshot {
-    pub org: String,
+    pub org: Arc<str>,
     /// None for the `_unknown` pseudo-organization.
-    pub endpoint: Option<Endpoint>,
+    pub endpoint: Option<Arc<Endpoint>>,
     pub received_total: u64,
     pub windows: Vec<WindowCounts>,
     pub last_received: Option<DateTime<Utc>>,
@@ -80,12 +80,12 @@ pub struct Endpoint {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WindowCounts {
-    pub window: String,
+    pub window: Arc<str>,
     pub received: u64,
     pub rejected: u64,
     pub failed: u64,
     /// (reason, HTTP status code, count) with a count above 0, sorted.
-    pub rejected_by_reason: Vec<(RejectionReason, String, u64)>,
+    pub rejected_by_reason: Vec<(RejectionReason, Arc<str>, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,7 @@ use crate::store::{EventAggregate, EventRow, LifecycleRow, OrgRow, QueueStat};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     /// As the user wrote it, used as the `window` label (`1h`, `24h`).
-    pub label: String,
+    pub label: Arc<str>,
     pub micros: i64,
 }
 
@@ -24,7 +24,7 @@ struct OrgState {
     received_total: u64,
     last_received: Option<i64>,
     recent_received: TimeSeries,
-    recent_rejected: BTreeMap<(RejectionReason, String), TimeSeries>,
+    recent_rejected: BTreeMap<(RejectionReason, Arc<str>), TimeSeries>,
     recent_failed: TimeSeries,
     /// The figures last shown, while they still hold: any row read clears it.
     shown: Option<Shown>,
@@ -42,12 +42,15 @@ struct Shown {
 
 #[derive(Debug, Default)]
 pub struct State {
-    orgs: BTreeMap<String, OrgState>,
+    /// Keyed by org label; shared `Arc<str>`s so that figures copy no text.
+    orgs: BTreeMap<Arc<str>, OrgState>,
+    /// HTTP status labels, made once.
+    codes: HashMap<i32, Arc<str>>,
     /// Over all organizations: reasons and codes are told apart per org in the windows only (see
     /// docs/metrics.md, "The series budget").
-    rejected_totals: BTreeMap<(RejectionReason, String), u64>,
-    failed_totals: BTreeMap<String, u64>,
-    endpoints: HashMap<String, Endpoint>,
+    rejected_totals: BTreeMap<(RejectionReason, Arc<str>), u64>,
+    failed_totals: BTreeMap<Arc<str>, u64>,
+    endpoints: HashMap<String, Arc<Endpoint>>,
     queue: HashMap<String, QueueStat>,
     exits: BTreeMap<(&'static str, bool), u64>,
     last_error_exit: Option<DateTime<Utc>>,
@@ -62,18 +65,18 @@ impl State {
     /// series. Returns whether the set of orgs changed (not just a URL): then history must be
     /// attributed anew, and orgs no longer active lose their series.
     pub fn set_organizations(&mut self, rows: Vec<OrgRow>) -> bool {
-        let endpoints: HashMap<String, Endpoint> = rows
+        let endpoints: HashMap<String, Arc<Endpoint>> = rows
             .into_iter()
             .filter(|r| r.active)
             .map(|r| {
                 let endpoint = Endpoint { url: r.endpoint_url, changed_at: r.endpoint_url_changed_at };
-                (r.org_id, endpoint)
+                (r.org_id, Arc::new(endpoint))
             })
             .collect();
         let changed = endpoints.len() != self.endpoints.len()
             || endpoints.keys().any(|org| !self.endpoints.contains_key(org));
         for (org, endpoint) in &endpoints {
-            let state = self.orgs.entry(org.clone()).or_default();
+            let state = self.orgs.entry(org.as_str().into()).or_default();
             if self.endpoints.get(org) != Some(endpoint) {
                 state.shown = None;
             }
@@ -88,31 +91,37 @@ impl State {
         self.rejected_totals.clear();
         self.failed_totals.clear();
         for org in self.endpoints.keys() {
-            self.orgs.entry(org.clone()).or_default();
+            self.orgs.entry(org.as_str().into()).or_default();
         }
     }
 
-    fn org_label(&self, org_id: &str) -> String {
+    fn org_label<'a>(&self, org_id: &'a str) -> &'a str {
         if self.endpoints.contains_key(org_id) {
-            org_id.to_string()
+            org_id
         } else {
-            UNKNOWN_ORG.to_string()
+            UNKNOWN_ORG
         }
+    }
+
+    /// The state of the org a row belongs to (configured, or `_unknown`), made on first use.
+    fn org_mut(&mut self, org_id: &str) -> &mut OrgState {
+        let label = if self.endpoints.contains_key(org_id) { org_id } else { UNKNOWN_ORG };
+        if !self.orgs.contains_key(label) {
+            self.orgs.insert(label.into(), OrgState::default());
+        }
+        self.orgs.get_mut(label).expect("inserted above")
+    }
+
+    fn code(&mut self, http_status: i32) -> Arc<str> {
+        Arc::clone(self.codes.entry(http_status).or_insert_with(|| status_label(http_status).into()))
     }
 
     /// Adds history totals; `now` caps the last-received times (see [`State::apply_new`]).
     pub fn apply_aggregates(&mut self, aggregates: &[EventAggregate], now: DateTime<Utc>) {
         for a in aggregates {
             let n = a.count.max(0) as u64;
-            let status = status_label(a.http_status);
-            self.add_totals(
-                &a.org_id,
-                &a.outcome,
-                a.rejection_reason.as_deref(),
-                status,
-                n,
-                a.last_received_at.min(now),
-            );
+            let last = a.last_received_at.min(now);
+            self.add_totals(&a.org_id, &a.outcome, a.rejection_reason.as_deref(), a.http_status, n, last);
         }
     }
 
@@ -129,14 +138,14 @@ impl State {
     /// alert by the skew.
     pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
-            let status = status_label(row.http_status);
+            let last = row.received_at.min(now);
             self.add_totals(
                 &row.org_id,
                 &row.outcome,
                 row.rejection_reason.as_deref(),
-                status,
+                row.http_status,
                 1,
-                row.received_at.min(now),
+                last,
             );
             self.record_recent(row, window_start);
         }
@@ -147,22 +156,24 @@ impl State {
         org_id: &str,
         outcome: &str,
         reason: Option<&str>,
-        status: String,
+        http_status: i32,
         n: u64,
         last: DateTime<Utc>,
     ) {
-        let label = self.org_label(org_id);
-        let org = self.orgs.entry(label).or_default();
+        let org = self.org_mut(org_id);
         org.shown = None;
         org.received_total += n;
         let last = micros(last);
         org.last_received = Some(org.last_received.map_or(last, |l| l.max(last)));
         match Outcome::parse(outcome) {
             Some(Outcome::Rejected) => {
-                let reason = RejectionReason::from_stored(reason);
-                *self.rejected_totals.entry((reason, status)).or_default() += n;
+                let key = (RejectionReason::from_stored(reason), self.code(http_status));
+                *self.rejected_totals.entry(key).or_default() += n;
             }
-            Some(Outcome::Failed) => *self.failed_totals.entry(status).or_default() += n,
+            Some(Outcome::Failed) => {
+                let code = self.code(http_status);
+                *self.failed_totals.entry(code).or_default() += n;
+            }
             Some(Outcome::Accepted) | None => {}
         }
     }
@@ -172,14 +183,16 @@ impl State {
         if t <= window_start {
             return;
         }
-        let label = self.org_label(&row.org_id);
-        let org = self.orgs.entry(label).or_default();
+        let outcome = Outcome::parse(&row.outcome);
+        let code = (outcome == Some(Outcome::Rejected)).then(|| self.code(row.http_status));
+        let org = self.org_mut(&row.org_id);
         org.shown = None;
         org.recent_received.insert(t);
-        match Outcome::parse(&row.outcome) {
+        match outcome {
             Some(Outcome::Rejected) => {
                 let reason = RejectionReason::from_stored(row.rejection_reason.as_deref());
-                org.recent_rejected.entry((reason, status_label(row.http_status))).or_default().insert(t);
+                let code = code.expect("made for rejected rows");
+                org.recent_rejected.entry((reason, code)).or_default().insert(t);
             }
             Some(Outcome::Failed) => org.recent_failed.insert(t),
             Some(Outcome::Accepted) | None => {}
@@ -235,7 +248,7 @@ impl State {
     pub fn set_queue(&mut self, stats: Vec<QueueStat>) {
         let mut queue: HashMap<String, QueueStat> = HashMap::new();
         for q in stats {
-            let label = self.org_label(&q.org_id);
+            let label = self.org_label(&q.org_id).to_string();
             match queue.get_mut(&label) {
                 Some(f) => {
                     f.depth += q.depth;
@@ -247,7 +260,7 @@ impl State {
                 }
                 None => {
                     if label == UNKNOWN_ORG {
-                        self.orgs.entry(label.clone()).or_default();
+                        self.org_mut(UNKNOWN_ORG);
                     }
                     queue.insert(label.clone(), QueueStat { org_id: label, ..q });
                 }
@@ -258,12 +271,12 @@ impl State {
 
     /// Rejected payloads over all organizations, by reason and code, since the store began.
     pub fn rejected_totals(&self) -> Vec<(RejectionReason, String, u64)> {
-        self.rejected_totals.iter().map(|((r, code), n)| (*r, code.clone(), *n)).collect()
+        self.rejected_totals.iter().map(|((r, code), n)| (*r, code.to_string(), *n)).collect()
     }
 
     /// Failed payloads over all organizations, by code, since the store began.
     pub fn failed_totals(&self) -> Vec<(String, u64)> {
-        self.failed_totals.iter().map(|(code, n)| (code.clone(), *n)).collect()
+        self.failed_totals.iter().map(|(code, n)| (code.to_string(), *n)).collect()
     }
 
     pub fn edge_exits(&self) -> Vec<EdgeExitCount> {
@@ -281,7 +294,7 @@ impl State {
                 if let Some(shown) = org.shown.as_ref().filter(|s| (s.at..s.until).contains(&now_us)) {
                     return Arc::clone(&shown.figures);
                 }
-                let figures = org.figures(label, endpoints.get(label), now_us, windows);
+                let figures = org.figures(label, endpoints.get(&**label), now_us, windows);
                 let until = windows
                     .iter()
                     .filter_map(|w| org.recent_received.first_after(now_us - w.micros).map(|t| t + w.micros))
@@ -305,7 +318,7 @@ impl State {
             .iter()
             .filter(|(_, q)| q.depth > 0)
             .map(|(label, q)| QueueSnapshot {
-                org: label.clone(),
+                org: label.as_str().into(),
                 depth: q.depth as u64,
                 reprocess_depth: q.reprocess_depth.max(0) as u64,
                 oldest_age_seconds: q
@@ -321,13 +334,13 @@ impl State {
 impl OrgState {
     fn figures(
         &self,
-        label: &str,
-        endpoint: Option<&Endpoint>,
+        label: &Arc<str>,
+        endpoint: Option<&Arc<Endpoint>>,
         now_us: i64,
         windows: &[Window],
     ) -> OrgSnapshot {
         OrgSnapshot {
-            org: label.to_string(),
+            org: Arc::clone(label),
             endpoint: endpoint.cloned(),
             received_total: self.received_total,
             windows: windows
@@ -337,11 +350,13 @@ impl OrgState {
                     let rejected_by_reason: Vec<_> = self
                         .recent_rejected
                         .iter()
-                        .map(|((r, code), s)| (*r, code.clone(), s.count_after(cutoff)))
-                        .filter(|(_, _, n)| *n > 0)
+                        .filter_map(|((r, code), s)| {
+                            let n = s.count_after(cutoff);
+                            (n > 0).then(|| (*r, Arc::clone(code), n))
+                        })
                         .collect();
                     WindowCounts {
-                        window: w.label.clone(),
+                        window: Arc::clone(&w.label),
                         received: self.recent_received.count_after(cutoff),
                         rejected: rejected_by_reason.iter().map(|(_, _, n)| n).sum(),
                         failed: self.recent_failed.count_after(cutoff),

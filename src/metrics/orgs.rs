@@ -93,7 +93,7 @@ impl Block {
 /// The blocks of the organizations of the last scrape.
 #[derive(Debug, Default)]
 pub(super) struct OrgCache {
-    blocks: HashMap<String, Block>,
+    blocks: HashMap<Arc<str>, Block>,
 }
 
 impl OrgCache {
@@ -106,16 +106,17 @@ impl OrgCache {
         format: Format,
     ) {
         if self.blocks.len() > orgs.len() {
-            let current: std::collections::HashSet<&str> = orgs.iter().map(|o| o.org.as_str()).collect();
-            self.blocks.retain(|org, _| current.contains(org.as_str()));
+            let current: std::collections::HashSet<&str> = orgs.iter().map(|o| &*o.org).collect();
+            self.blocks.retain(|org, _| current.contains(&**org));
         }
-        for figures in orgs {
-            let stale = !self.blocks.get(&figures.org).is_some_and(|b| Arc::ptr_eq(&b.figures, figures));
-            if stale {
-                self.blocks.insert(figures.org.clone(), block(figures));
-            }
+        let stale: Vec<&Arc<OrgSnapshot>> = orgs
+            .iter()
+            .filter(|o| !self.blocks.get(&*o.org).is_some_and(|b| Arc::ptr_eq(&b.figures, o)))
+            .collect();
+        for b in blocks(&stale) {
+            self.blocks.insert(Arc::clone(&b.figures.org), b);
         }
-        let blocks: Vec<&Block> = orgs.iter().map(|o| &self.blocks[&o.org]).collect();
+        let blocks: Vec<&Block> = orgs.iter().map(|o| &self.blocks[&*o.org]).collect();
         let headers = headers(format);
         for f in 0..TRAFFIC.len() {
             if blocks.iter().any(|b| !b.family(f).is_empty()) {
@@ -129,13 +130,30 @@ impl OrgCache {
     }
 }
 
+/// The blocks of organizations whose figures moved: on two threads when there are many (a busy
+/// scrape has most of a thousand), which halves the time on the two cores the exporter is sized for.
+fn blocks(stale: &[&Arc<OrgSnapshot>]) -> Vec<Block> {
+    const TWO_THREADS_FROM: usize = 64;
+    if stale.len() < TWO_THREADS_FROM {
+        return stale.iter().map(|o| block(o)).collect();
+    }
+    let (first, second) = stale.split_at(stale.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| first.iter().map(|o| block(o)).collect::<Vec<_>>());
+        let mine: Vec<Block> = second.iter().map(|o| block(o)).collect();
+        let mut all = other.join().expect("encoding organizations panicked");
+        all.extend(mine);
+        all
+    })
+}
+
 fn block(o: &Arc<OrgSnapshot>) -> Block {
     let mut text = String::with_capacity(1024);
     let mut ends = [0; TRAFFIC.len()];
-    let org = o.org.as_str();
+    let org = &*o.org;
     let mut end = |text: &String, f: usize| ends[f] = text.len();
     if let Some(ep) = &o.endpoint {
-        sample(&mut text, "webhook_endpoint_info", &[("org", org), ("url", &ep.url)], Value::Int(1));
+        sample(&mut text, "webhook_endpoint_info", &[("org", org), ("url", ep.url.as_str())], Value::Int(1));
     }
     end(&text, 0);
     if let Some(ep) = &o.endpoint {
@@ -146,25 +164,25 @@ fn block(o: &Arc<OrgSnapshot>) -> Block {
     sample(&mut text, "webhook_payloads_received_total", &[("org", org)], Value::Int(o.received_total));
     end(&text, 2);
     for w in &o.windows {
-        let labels = [("org", org), ("window", w.window.as_str())];
+        let labels = [("org", org), ("window", &*w.window)];
         sample(&mut text, "webhook_window_payloads_received", &labels, Value::Int(w.received));
     }
     end(&text, 3);
     for w in &o.windows {
-        let labels = [("org", org), ("window", w.window.as_str())];
+        let labels = [("org", org), ("window", &*w.window)];
         sample(&mut text, "webhook_window_payloads_rejected", &labels, Value::Int(w.rejected));
     }
     end(&text, 4);
     for w in &o.windows {
         for (reason, code, n) in &w.rejected_by_reason {
             let labels =
-                [("org", org), ("window", w.window.as_str()), ("reason", reason.as_str()), ("code", code)];
+                [("org", org), ("window", &*w.window), ("reason", reason.as_str()), ("code", &**code)];
             sample(&mut text, "webhook_window_payloads_rejected_by_reason", &labels, Value::Int(*n));
         }
     }
     end(&text, 5);
     for w in o.windows.iter().filter(|w| w.failed > 0) {
-        let labels = [("org", org), ("window", w.window.as_str())];
+        let labels = [("org", org), ("window", &*w.window)];
         sample(&mut text, "webhook_window_payloads_failed", &labels, Value::Int(w.failed));
     }
     end(&text, 6);

@@ -8,7 +8,7 @@ use super::AppState;
 pub async fn page(State(app): State<AppState>) -> Html<String> {
     let path = &app.telemetry_path;
     let version = env!("CARGO_PKG_VERSION");
-    let windows: Vec<&str> = app.collector.windows().iter().map(|w| w.label.as_str()).collect();
+    let windows: Vec<&str> = app.collector.windows().iter().map(|w| &*w.label).collect();
     Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Webhook Health Exporter</title></head>\n\
          <body><h1>Webhook Health Exporter</h1>\n<p>Version {version}. Store backend: {backend}. Windows: {windows}.</p>\n\

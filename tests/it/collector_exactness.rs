@@ -108,24 +108,24 @@ async fn ground_truth(store: &Store, now: DateTime<Utc>, windows: &[(&str, Durat
 fn served(s: &Snapshot) -> Figures {
     let mut f = Figures::default();
     for o in &s.orgs {
-        let org = o.org.clone();
+        let org = o.org.to_string();
         if o.received_total > 0 {
             f.received.insert(org.clone(), o.received_total);
         }
         for w in &o.windows {
             if w.received > 0 {
-                f.window_received.insert((w.window.clone(), org.clone()), w.received);
+                f.window_received.insert((w.window.to_string(), org.clone()), w.received);
             }
             if w.rejected > 0 {
-                f.window_rejected.insert((w.window.clone(), org.clone()), w.rejected);
+                f.window_rejected.insert((w.window.to_string(), org.clone()), w.rejected);
             }
             for (reason, code, n) in &w.rejected_by_reason {
                 assert!(*n > 0, "only pairs that occurred in the window are served");
-                let key = (w.window.clone(), org.clone(), reason.as_str().into(), code.clone());
+                let key = (w.window.to_string(), org.clone(), reason.as_str().into(), code.to_string());
                 f.window_rejected_by_reason.insert(key, *n);
             }
             if w.failed > 0 {
-                f.window_failed.insert((w.window.clone(), org.clone()), w.failed);
+                f.window_failed.insert((w.window.to_string(), org.clone()), w.failed);
             }
         }
     }
@@ -203,7 +203,7 @@ async fn bounded_labels(_url: String, store: Store) {
     collector.collect(t0, Instant::now()).await.unwrap();
     let s = collector.snapshot(t0);
     let unknown =
-        s.orgs.iter().find(|o| o.org == "_unknown").expect("unknown orgs are grouped under _unknown");
+        s.orgs.iter().find(|o| &*o.org == "_unknown").expect("unknown orgs are grouped under _unknown");
     let reasons = |o: &OrgSnapshot| {
         let longest = o.windows.iter().max_by_key(|w| w.received).unwrap();
         longest.rejected_by_reason.iter().map(|(r, _, n)| (*r, *n)).collect::<Vec<_>>()

@@ -77,7 +77,7 @@ async fn exercise(db_url: String, owner: Store, role: String) {
     let collector = LogCollector::new(store.clone(), CollectorConfig::default());
     collector.collect(chrono::Utc::now(), Instant::now()).await.expect("a collector refresh");
     let snapshot = collector.snapshot(chrono::Utc::now());
-    assert!(snapshot.orgs.iter().any(|o| o.org == "contoso"), "the refresh read the log store");
+    assert!(snapshot.orgs.iter().any(|o| &*o.org == "contoso"), "the refresh read the log store");
     let listed = store.error_events(&EventFilter::default(), None, 100).await.expect("GET /api/v1/events");
     assert_eq!(
         listed.len(),

@@ -44,7 +44,7 @@ fn counters(s: &Snapshot) -> BTreeMap<String, u64> {
 }
 
 fn org<'a>(s: &'a Snapshot, label: &str) -> Option<&'a OrgSnapshot> {
-    s.orgs.iter().find(|o| o.org == label).map(|o| o.as_ref())
+    s.orgs.iter().find(|o| &*o.org == label).map(|o| o.as_ref())
 }
 
 fn queue<'a>(s: &'a Snapshot, label: &str) -> &'a QueueSnapshot {
@@ -52,7 +52,7 @@ fn queue<'a>(s: &'a Snapshot, label: &str) -> &'a QueueSnapshot {
 }
 
 fn window(o: &OrgSnapshot, label: &str) -> u64 {
-    o.windows.iter().find(|w| w.window == label).map(|w| w.received).unwrap()
+    o.windows.iter().find(|w| &*w.window == label).map(|w| w.received).unwrap()
 }
 
 /// Window figures the way docs/metrics.md defines them: `count(*) WHERE received_at > now - w`,
@@ -65,7 +65,7 @@ async fn sql_window(store: &Store, since: DateTime<Utc>) -> BTreeMap<String, u64
 }
 
 fn served_window(s: &Snapshot, label: &str) -> BTreeMap<String, u64> {
-    s.orgs.iter().map(|o| (o.org.clone(), window(o, label))).filter(|(_, n)| *n > 0).collect()
+    s.orgs.iter().map(|o| (o.org.to_string(), window(o, label))).filter(|(_, n)| *n > 0).collect()
 }
 
 async fn retention_then_restart(_url: String, store: Store) {

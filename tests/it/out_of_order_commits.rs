@@ -165,7 +165,7 @@ async fn concurrent_writers_committing_out_of_order_are_counted_exactly_once() {
             .unwrap();
     let snap = collector.snapshot(Utc::now());
     for (org, n) in per_org {
-        let got = snap.orgs.iter().find(|o| o.org == org).map(|o| o.received_total);
+        let got = snap.orgs.iter().find(|o| *o.org == *org).map(|o| o.received_total);
         assert_eq!(got, Some(n as u64), "org {org}");
     }
 }
