@@ -59,7 +59,9 @@ def scale_section(every):
          "the exporter. Latency is the full HTTP scrape with 1,000 new rows committed before each.\n"]
     g = lambda r: r["exporter"].get("gzip") or {}
     L.append(table(["organizations", *[f"{r['orgs']:,}" for r in curve]], [
-        ["series", *[f"{r['exporter']['series']:,}" for r in curve]],
+        ["series after start (the loaded history)", *[f"{r['exporter'].get('series_after_start', 0):,}" for r in curve]],
+        ["series after the steady phase (+ 400,000 rows in a minute, 3% invalid_auth on every org)",
+         *[f"{r['exporter']['series']:,}" for r in curve]],
         ["series per organization", *[f(r['exporter']['series'] / r['orgs'], 1) for r in curve]],
         ["/metrics bytes, OpenMetrics raw", *[mib(r['exporter']['metrics_bytes_openmetrics']) for r in curve]],
         ["/metrics bytes on the wire, gzip", *[f"{g(r).get('wire_bytes', 0) / 1024:,.0f} KiB" for r in curve]],
@@ -244,7 +246,10 @@ def main():
         ["scrape p50 <= 5 ms and p99 <= 10 ms at 10M events / 1,000 orgs (OpenMetrics, 1,000 new rows per scrape)",
          f"p50 {f(e_big['steady']['latency_ms']['p50'], 2)} / p99 {f(e_big['steady']['latency_ms']['p99'], 2)} ms",
          verdict(e_big['steady']['latency_ms']['p50'] <= 5 and e_big['steady']['latency_ms']['p99'] <= 10)],
-        ["at most 15,000 series at 1,000 orgs (default windows)", f"{e_big['series']:,}", verdict(e_big['series'] <= 15_000)],
+        ["at most 15,000 series at 1,000 orgs (default windows), the loaded history",
+         f"{e_big.get('series_after_start', 0):,}", verdict(0 < e_big.get('series_after_start', 0) <= 15_000)],
+        ["the same after the steady phase's burst (every org gains an invalid_auth pair in both windows)",
+         f"{e_big['series']:,}", verdict(e_big['series'] <= 15_000)],
     ]) + "\n")
     OUT.write_text("\n".join(L))
     print(f"wrote {OUT}")

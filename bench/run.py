@@ -259,6 +259,7 @@ def bench_exporter(db, args, slog):
             if first is None:
                 first = time.perf_counter() - t0
             if status == 200 and metric(parse_metrics(body), "webhook_store_up") == 1.0:
+                r["series_after_start"] = series_count(body)
                 break
         except OSError:
             pass
