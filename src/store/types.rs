@@ -50,7 +50,7 @@ pub struct Batch<T> {
 
 /// A transaction that has written to the log tables and not ended yet: its rows are not
 /// readable until it commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct OpenWriter {
     /// Identifies the transaction (PostgreSQL's virtual transaction id).
     pub key: String,
@@ -97,7 +97,7 @@ pub struct OrgRow {
 }
 
 /// Waiting sync-queue items of one organization.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct QueueStat {
     pub org_id: String,
     pub depth: i64,

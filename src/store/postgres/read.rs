@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{FromRow, Postgres, Transaction};
 
 use super::snapshot::{Delta, PgSnapshot};
@@ -20,8 +21,27 @@ pub struct PgReadTx {
     snapshot: PgSnapshot,
     deletions: i64,
     organization_changes: i64,
+    /// Read by the opening statement, handed out once.
+    queue: Vec<QueueStat>,
+    writers: Vec<OpenWriter>,
     timeout: Duration,
 }
+
+/// The refresh's opening statement: its snapshot, the two trigger marks, the queue and the open
+/// writers in one round trip (each statement of a refresh is a round trip on the scrape's path).
+/// The two row sets travel as JSON arrays.
+fn opening_sql() -> String {
+    format!(
+        "SELECT pg_current_snapshot()::text,
+                (SELECT statements FROM webhook_event_deletions),
+                (SELECT statements FROM webhook_organization_changes),
+                (SELECT coalesce(json_agg(q), '[]') FROM ({queue}) AS q),
+                (SELECT coalesce(json_agg(w), '[]') FROM ({OPEN_WRITERS}) AS w)",
+        queue = sql::queue_stats(super::queue::REPROCESS_COUNT)
+    )
+}
+
+type Opening = (String, Option<i64>, Option<i64>, Json<Vec<QueueStat>>, Json<Vec<OpenWriter>>);
 
 /// Transactions holding a write lock on a log table: rows they wrote wait for their commit.
 /// `xact_start` is NULL for other roles' sessions without `pg_read_all_stats`.
@@ -72,22 +92,18 @@ impl PgStore {
         );
         timed(self.timeout, "starting a read", async {
             let mut tx = self.pool.begin_with(begin).await?;
-            let (snapshot, deletions, organization_changes): (String, Option<i64>, Option<i64>) =
-                sqlx::query_as(
-                    "SELECT pg_current_snapshot()::text, (SELECT statements FROM webhook_event_deletions),
-                            (SELECT statements FROM webhook_organization_changes)",
-                )
-                .fetch_one(&mut *tx)
-                .await?;
-            Ok((tx, snapshot, deletions, organization_changes))
+            let opening: Opening = sqlx::query_as(&opening_sql()).fetch_one(&mut *tx).await?;
+            Ok((tx, opening))
         })
         .await
-        .and_then(|(tx, text, deletions, organization_changes)| {
+        .and_then(|(tx, (text, deletions, organization_changes, queue, writers))| {
             Ok(PgReadTx {
                 tx,
                 snapshot: PgSnapshot::parse(&text)?,
                 deletions: deletions.unwrap_or(0),
                 organization_changes: organization_changes.unwrap_or(0),
+                queue: queue.0,
+                writers: writers.0,
                 timeout: self.timeout,
             })
         })
@@ -113,10 +129,9 @@ impl PgReadTx {
             .await
     }
 
+    /// As of the transaction's snapshot (read by its opening statement).
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
-        let sql = sql::queue_stats(super::queue::REPROCESS_COUNT);
-        let tx = &mut self.tx;
-        timed(self.timeout, "reading queue depth", sqlx::query_as(&sql).fetch_all(&mut **tx)).await
+        Ok(std::mem::take(&mut self.queue))
     }
 
     pub async fn event_totals(&mut self) -> Result<Vec<EventAggregate>> {
@@ -219,15 +234,9 @@ impl PgReadTx {
         Ok(Batch { rows: rows.into_iter().map(|p| p.row).collect(), next, complete })
     }
 
+    /// As of the transaction's start (read by its opening statement).
     pub async fn open_writers(&mut self) -> Result<Vec<OpenWriter>> {
-        let tx = &mut self.tx;
-        let rows: Vec<(String, Option<DateTime<Utc>>)> = timed(
-            self.timeout,
-            "reading open write transactions",
-            sqlx::query_as(OPEN_WRITERS).fetch_all(&mut **tx),
-        )
-        .await?;
-        Ok(rows.into_iter().map(|(key, started_at)| OpenWriter { key, started_at }).collect())
+        Ok(std::mem::take(&mut self.writers))
     }
 
     pub async fn finish(self) -> Result<()> {
