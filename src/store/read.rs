@@ -40,12 +40,12 @@ impl ReadTx {
 
     /// How many deleting statements have run on `webhook_events`; moves when rows are deleted.
     pub fn deletions(&self) -> i64 {
-        each!(self, tx => tx.deletions())
+        each!(self, tx => tx.marks.deletions)
     }
 
     /// How many writing statements have run on `organizations`; moves when they change.
     pub fn organization_changes(&self) -> i64 {
-        each!(self, tx => tx.organization_changes())
+        each!(self, tx => tx.marks.organization_changes)
     }
 
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {

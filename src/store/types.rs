@@ -48,6 +48,16 @@ pub struct Batch<T> {
     pub complete: bool,
 }
 
+/// Counters the log store's triggers keep, read at the start of a refresh: when one moved, what it
+/// watches changed (migrations 0003 and 0006).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Deleting statements on `webhook_events`.
+    pub deletions: i64,
+    /// Writing statements on `organizations`.
+    pub organization_changes: i64,
+}
+
 /// A transaction that has written to the log tables and not ended yet: its rows are not
 /// readable until it commits.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]

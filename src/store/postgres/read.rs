@@ -12,15 +12,14 @@ use sqlx::{FromRow, Postgres, Transaction};
 use super::snapshot::{Delta, PgSnapshot};
 use super::PgStore;
 use crate::store::{
-    sql, timed, Batch, Cursor, EventAggregate, EventRow, LifecycleRow, OpenWriter, OrgRow, Position,
+    sql, timed, Batch, Cursor, EventAggregate, EventRow, LifecycleRow, Marks, OpenWriter, OrgRow, Position,
     Positioned, QueueStat, Result, StoreError,
 };
 
 pub struct PgReadTx {
     tx: Transaction<'static, Postgres>,
     snapshot: PgSnapshot,
-    deletions: i64,
-    organization_changes: i64,
+    pub(crate) marks: Marks,
     /// Read by the opening statement, handed out once.
     queue: Vec<QueueStat>,
     writers: Vec<OpenWriter>,
@@ -100,8 +99,10 @@ impl PgStore {
             Ok(PgReadTx {
                 tx,
                 snapshot: PgSnapshot::parse(&text)?,
-                deletions: deletions.unwrap_or(0),
-                organization_changes: organization_changes.unwrap_or(0),
+                marks: Marks {
+                    deletions: deletions.unwrap_or(0),
+                    organization_changes: organization_changes.unwrap_or(0),
+                },
                 queue: queue.0,
                 writers: writers.0,
                 timeout: self.timeout,
@@ -113,14 +114,6 @@ impl PgStore {
 impl PgReadTx {
     pub fn position(&self) -> Position {
         Position::Postgres { read: self.snapshot.clone(), pending: None }
-    }
-
-    pub fn deletions(&self) -> i64 {
-        self.deletions
-    }
-
-    pub fn organization_changes(&self) -> i64 {
-        self.organization_changes
     }
 
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {

@@ -9,16 +9,15 @@ use sqlx::{FromRow, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::store::{
-    sql, timed, Batch, EventAggregate, EventRow, LifecycleRow, OpenWriter, OrgRow, Position, Positioned,
-    QueueStat, Result, StoreError,
+    sql, timed, Batch, EventAggregate, EventRow, LifecycleRow, Marks, OpenWriter, OrgRow, Position,
+    Positioned, QueueStat, Result, StoreError,
 };
 
 pub struct SqliteReadTx {
     tx: Transaction<'static, Sqlite>,
     last_event: i64,
     last_lifecycle: i64,
-    deletions: i64,
-    organization_changes: i64,
+    pub(crate) marks: Marks,
     timeout: Duration,
 }
 
@@ -43,8 +42,10 @@ impl SqliteStore {
                 tx,
                 last_event,
                 last_lifecycle,
-                deletions: deletions.unwrap_or(0),
-                organization_changes: organization_changes.unwrap_or(0),
+                marks: Marks {
+                    deletions: deletions.unwrap_or(0),
+                    organization_changes: organization_changes.unwrap_or(0),
+                },
                 timeout: self.timeout,
             })
         })
@@ -59,14 +60,6 @@ impl SqliteReadTx {
 
     pub fn lifecycle_position(&self) -> Position {
         Position::Sqlite { id: self.last_lifecycle }
-    }
-
-    pub fn deletions(&self) -> i64 {
-        self.deletions
-    }
-
-    pub fn organization_changes(&self) -> i64 {
-        self.organization_changes
     }
 
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {
