@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::api::{ApiArgs, ApiFileConfig, ApiSettings};
 use crate::collector::{CollectorConfig, Window};
-use crate::health::config::{resolve_recovery_window, EdgeArgs};
+use crate::health::config::{resolve_functions, resolve_recovery_window, EdgeArgs};
 use crate::ingest::{IngestArgs, IngestFileConfig, IngestSettings};
 use crate::parse::{invalid, read_secret};
 pub use crate::parse::{parse_duration, ConfigError};
@@ -80,6 +80,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub probe: Vec<ProbeFileEntry>,
     pub edge_recovery_window: Option<String>,
+    /// Like `--edge.function`: the functions whose lifecycle events count.
+    pub edge_functions: Option<Vec<String>>,
     pub api: Option<ApiFileConfig>,
     pub ingest: Option<IngestFileConfig>,
     pub web: Option<WebFileConfig>,
@@ -180,6 +182,7 @@ impl Settings {
                 "must be between 100 and 1000000",
             ));
         }
+        let edge_functions = resolve_functions(&args.edge, file.edge_functions.as_deref())?;
         let api = ApiSettings::resolve(&args.api, file.api.as_ref())?;
         let ingest = IngestSettings::resolve(&args.ingest, file.ingest.as_ref())?;
         // One credential, one job: an admin token must not post lifecycle events, nor the reverse.
@@ -194,7 +197,13 @@ impl Settings {
             database_url,
             listen_address,
             telemetry_path,
-            collector: CollectorConfig { windows, batch_size, deadline, ..CollectorConfig::default() },
+            collector: CollectorConfig {
+                windows,
+                batch_size,
+                deadline,
+                edge_functions,
+                ..CollectorConfig::default()
+            },
             store_timeout,
             migrate: args.migrate || file.migrate.unwrap_or(false),
             probes: probes::config::resolve(&args.probe, &file.probe)?,
@@ -309,6 +318,47 @@ mod tests {
         let names: Vec<_> = s.probes.iter().map(|p| (p.component(), p.interval.as_secs())).collect();
         assert_eq!(names, [("endpoint:hook".to_string(), 30), ("endpoint:other".to_string(), 15)]);
         assert_eq!(Settings::resolve(&args("sqlite://x.db")).unwrap().edge_recovery_window.as_secs(), 300);
+    }
+
+    #[test]
+    fn the_watched_edge_functions_come_from_the_flag_the_environment_or_the_file() {
+        use clap::FromArgMatches;
+        let parse = |argv: &[&str]| {
+            let command = ServeArgs::augment_args(clap::Command::new("serve"));
+            let matches = command.try_get_matches_from(argv).unwrap();
+            Settings::resolve(&ServeArgs::from_arg_matches(&matches).unwrap())
+        };
+        let db = ["serve", "--database-url", "sqlite://x.db"];
+        assert!(parse(&db).unwrap().collector.edge_functions.is_empty(), "every function by default");
+        let flags =
+            [&db[..], &["--edge.function", "dynamics-webhook", "--edge.function", "0b9c-uuid"]].concat();
+        assert_eq!(parse(&flags).unwrap().collector.edge_functions, ["dynamics-webhook", "0b9c-uuid"]);
+
+        // Only this test reads the variable (the others build their arguments without clap).
+        std::env::set_var("WHE_EDGE_FUNCTION", "dynamics-webhook, 0b9c-uuid");
+        let from_env = parse(&db);
+        let flag_wins = parse(&[&db[..], &["--edge.function", "other"]].concat());
+        std::env::remove_var("WHE_EDGE_FUNCTION");
+        assert_eq!(from_env.unwrap().collector.edge_functions, ["dynamics-webhook", "0b9c-uuid"]);
+        assert_eq!(flag_wins.unwrap().collector.edge_functions, ["other"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "database_url = \"sqlite://x.db\"\nedge_functions = [\"dynamics-webhook\"]\n")
+            .unwrap();
+        let mut a = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(&a).unwrap().collector.edge_functions, ["dynamics-webhook"]);
+        a.edge.functions = vec!["other".into()];
+        assert_eq!(Settings::resolve(&a).unwrap().collector.edge_functions, ["other"], "the flag wins");
+
+        for bad in [&["", "x"][..], &["x", " "], &["x", "x"]] {
+            let mut a = args("sqlite://x.db");
+            a.edge.functions = bad.iter().map(|s| s.to_string()).collect();
+            let e = Settings::resolve(&a).unwrap_err().to_string();
+            assert!(e.contains("--edge.function"), "{e}");
+        }
+        let e = parse(&[&db[..], &["--edge.function", "a,,b"]].concat()).unwrap_err().to_string();
+        assert!(e.contains("--edge.function") && e.contains("empty"), "{e}");
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn run(
         probes = settings.probes.len(),
         "webhook-health-exporter listening"
     );
+    crate::health::config::log_status(&settings.collector.edge_functions);
     crate::api::log_status(&settings.api);
     crate::ingest::log_status(&settings.ingest);
     let api =

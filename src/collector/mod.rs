@@ -36,6 +36,9 @@ pub struct CollectorConfig {
     pub deadline: Duration,
     /// How far back Edge Function lifecycle events are read at start.
     pub lifecycle_lookback: chrono::Duration,
+    /// The Edge Functions whose lifecycle rows count (exits and health), by their stored
+    /// `function_name`; empty: every function.
+    pub edge_functions: Vec<String>,
 }
 
 impl Default for CollectorConfig {
@@ -48,6 +51,7 @@ impl Default for CollectorConfig {
             batch_size: 50_000,
             deadline: Duration::from_secs(5),
             lifecycle_lookback: chrono::Duration::hours(24),
+            edge_functions: Vec::new(),
         }
     }
 }
@@ -245,7 +249,7 @@ impl LogCollector {
 
         let last_error_exit = {
             let mut state = self.state.lock().unwrap();
-            state.apply_lifecycle(&lifecycle.0);
+            state.apply_lifecycle(&lifecycle.0, &self.config.edge_functions);
             state.set_queue(queue);
             state.prune(window_start);
             let mut p = self.progress.lock().unwrap();

@@ -227,8 +227,11 @@ impl State {
         }
     }
 
-    pub fn apply_lifecycle(&mut self, rows: &[LifecycleRow]) {
-        for row in rows {
+    /// Counts the exits of `functions` (every function when empty); other functions' rows are
+    /// read but ignored.
+    pub fn apply_lifecycle(&mut self, rows: &[LifecycleRow], functions: &[String]) {
+        let watched = |row: &&LifecycleRow| functions.is_empty() || functions.contains(&row.function_name);
+        for row in rows.iter().filter(watched) {
             if let Some((reason, error)) = classify_exit(&row.event_type, row.shutdown_reason.as_deref()) {
                 *self.exits.entry((reason, error)).or_default() += 1;
                 if error {
@@ -431,5 +434,39 @@ mod tests {
         state.set_organizations(vec![org("https://b")]);
         let moved = state.org_snapshots(t1, &windows).remove(0);
         assert_eq!(moved.endpoint.as_ref().unwrap().url, "https://b");
+    }
+
+    /// With functions given, other functions' exits count nowhere: not in the exits, not in the
+    /// last error exit that takes the Edge Function down.
+    #[test]
+    fn other_functions_lifecycle_rows_are_ignored() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let exit = |function: &str, minutes: i64, event_type: &str, reason: Option<&str>| LifecycleRow {
+            occurred_at: t0 + Duration::minutes(minutes),
+            function_name: function.into(),
+            event_type: event_type.into(),
+            shutdown_reason: reason.map(Into::into),
+        };
+        let rows = [
+            exit("other", 0, "BootFailure", None),
+            exit("dynamics-webhook", 1, "Shutdown", Some("EarlyDrop")),
+            exit("other", 2, "Shutdown", Some("Memory")),
+            exit("0b9c-uuid", 3, "Shutdown", Some("EventLoopCompleted")),
+        ];
+        let watched = ["dynamics-webhook".to_string(), "0b9c-uuid".to_string()];
+        let mut state = State::default();
+        state.apply_lifecycle(&rows, &watched);
+        assert_eq!(state.last_error_exit(), None, "another function's crash does not take it down");
+        let mut exits: Vec<_> = state.edge_exits().iter().map(|x| (x.reason, x.error, x.count)).collect();
+        exits.sort();
+        assert_eq!(exits, [("EarlyDrop", false, 1), ("EventLoopCompleted", false, 1)]);
+
+        state.apply_lifecycle(&[exit("dynamics-webhook", 4, "UncaughtException", None)], &watched);
+        assert_eq!(state.last_error_exit(), Some(t0 + Duration::minutes(4)));
+
+        let mut every = State::default();
+        every.apply_lifecycle(&rows, &[]);
+        assert_eq!(every.last_error_exit(), Some(t0 + Duration::minutes(2)), "no functions given: all count");
+        assert_eq!(every.edge_exits().iter().map(|x| x.count).sum::<u64>(), 4);
     }
 }

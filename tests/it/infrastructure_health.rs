@@ -250,3 +250,21 @@ async fn persistence(_url: String, store: Store) {
     assert!(stored.contains(&(EDGE_COMPONENT.to_string(), t0 - chrono::Duration::minutes(1))), "{stored:?}");
 }
 on_both_backends!(last_healthy_is_persisted, super::persistence);
+
+/// The real binary with `--edge.function`: another function's error exit is read (and counted in
+/// the rows read) but neither counts as an exit nor takes the webhook's function down.
+async fn other_functions(url: String, store: Store) {
+    let now = Utc::now();
+    let other =
+        NewLifecycleEvent { function_name: "other-function".into(), ..exit(now, "BootFailure", None) };
+    store.insert_lifecycle(&[exit(now, "Boot", None), other]).await.unwrap();
+    let exporter = crate::support::Exporter::start(&url, &["--edge.function", "dynamics-webhook"]);
+    let text = exporter
+        .scrape_until("both lifecycle rows read", |t| {
+            t.contains("webhook_exporter_rows_read_total{table=\"edge_function_events\"} 2\n")
+        })
+        .await;
+    assert!(text.contains("webhook_infrastructure_up{component=\"edge_function\"} 1\n"), "{text}");
+    assert!(!text.contains("webhook_edge_function_exits_total{reason=\"BootFailure\""), "{text}");
+}
+on_both_backends!(edge_function_filter_ignores_other_functions, super::other_functions);
