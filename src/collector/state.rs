@@ -105,7 +105,7 @@ impl State {
 
     /// The state of the org a row belongs to (configured, or `_unknown`), made on first use.
     fn org_mut(&mut self, org_id: &str) -> &mut OrgState {
-        let label = if self.endpoints.contains_key(org_id) { org_id } else { UNKNOWN_ORG };
+        let label = self.org_label(org_id);
         if !self.orgs.contains_key(label) {
             self.orgs.insert(label.into(), OrgState::default());
         }

@@ -14,7 +14,7 @@ use prometheus_client::encoding::{text, DescriptorEncoder};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::Format;
+use super::{seconds, Format};
 use crate::snapshot::{OrgSnapshot, QueueSnapshot};
 
 /// (name as registered, help, type); a counter's samples add `_total`, an info's `_info`.
@@ -221,10 +221,6 @@ fn write_queues(out: &mut String, queues: &[QueueSnapshot], headers: &[String; Q
             sample(out, "webhook_queue_oldest_age_seconds", &[("org", q.org.as_str())], Value::Float(age));
         }
     }
-}
-
-fn seconds(t: chrono::DateTime<chrono::Utc>) -> f64 {
-    t.timestamp_micros() as f64 / 1e6
 }
 
 enum Value {
