@@ -9,6 +9,7 @@ pub mod queue;
 pub mod read;
 pub mod reprocess;
 pub mod snapshot;
+pub mod sync;
 
 use std::str::FromStr;
 use std::time::Duration;
