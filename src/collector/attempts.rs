@@ -36,9 +36,10 @@ impl LogCollector {
     }
 
     /// Logged attempts deleted from a window (retention, a clean-up) leave it: when the store says
-    /// rows were deleted and the windows no longer match the table, they are read again. The
-    /// counters stay (they come from the totals rollup), and so does what is known of each
-    /// event: a deleted success does not make its event unsynced.
+    /// rows were deleted and the windows no longer match the table, they are read again, and so
+    /// are the open events (an event whose logged success is gone is no longer known to be
+    /// synced: the table says so, as it would to a restarted exporter). The counters stay: they
+    /// come from the totals rollup.
     pub(super) async fn check_attempt_deletions(
         &self,
         tx: &mut ReadTx,
@@ -52,7 +53,11 @@ impl LogCollector {
         let in_store = tx.count_attempts_since(since).await?;
         if in_store.max(0) as u64 != self.state.lock().unwrap().recent_attempt_count(window_start) {
             let recent = tx.attempts_since(since).await?;
-            self.state.lock().unwrap().replace_recent_attempts(&recent, window_start);
+            let open = tx.open_events(since).await?;
+            let mut state = self.state.lock().unwrap();
+            state.replace_recent_attempts(&recent, window_start);
+            state.set_open_events(&open, window_start);
+            drop(state);
             let mut p = self.progress.lock().unwrap();
             p.stats.window_rebuilds_total += 1;
             p.stats.attempt_rows_read_total += recent.len() as u64;

@@ -120,22 +120,28 @@ pub async fn claim(s: &SqliteStore, claim: &Claim<'_>) -> Result<Vec<ClaimedItem
             .execute(&mut *tx)
             .await?;
         }
-        let claimed: Vec<QueueRow> = sqlx::query_as(
-            "WITH claimed AS (
-                 UPDATE sync_queue SET state = 'processing', attempts = attempts + 1, claimed_by = $1,
-                        claimed_at = $2, lease_until = $3, updated_at = $2
-                 WHERE id IN (SELECT id FROM sync_queue
-                              WHERE state = 'pending' AND (visible_at IS NULL OR visible_at <= $2)
-                              ORDER BY enqueued_at, id LIMIT $4)
-                 RETURNING id, event_id, org_id, attempts, reprocess, enqueued_at)
-             SELECT c.id, c.event_id, c.org_id, c.attempts, c.reprocess, e.received_at, e.entity_name
-             FROM claimed c LEFT JOIN webhook_events e ON e.event_id = c.event_id
-             ORDER BY c.enqueued_at, c.id",
+        // SQLite has no data-modifying WITH: the claimed rows are found again by their claim.
+        sqlx::query(
+            "UPDATE sync_queue SET state = 'processing', attempts = attempts + 1, claimed_by = $1,
+                    claimed_at = $2, lease_until = $3, updated_at = $2
+             WHERE id IN (SELECT id FROM sync_queue
+                          WHERE state = 'pending' AND (visible_at IS NULL OR visible_at <= $2)
+                          ORDER BY enqueued_at, id LIMIT $4)",
         )
         .bind(claim.worker)
         .bind(ts(now))
         .bind(ts(now + chrono(claim.lease)))
         .bind(claim.limit)
+        .execute(&mut *tx)
+        .await?;
+        let claimed: Vec<QueueRow> = sqlx::query_as(
+            "SELECT q.id, q.event_id, q.org_id, q.attempts, q.reprocess, e.received_at, e.entity_name
+             FROM sync_queue q LEFT JOIN webhook_events e ON e.event_id = q.event_id
+             WHERE q.state = 'processing' AND q.claimed_by = $1 AND q.claimed_at = $2
+             ORDER BY q.enqueued_at, q.id",
+        )
+        .bind(claim.worker)
+        .bind(ts(now))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
