@@ -36,5 +36,6 @@ mod out_of_order_commits;
 mod store_healing;
 mod store_outage;
 mod sync_figures;
+mod sync_service_role;
 mod web_config;
 mod web_security;
