@@ -37,5 +37,6 @@ mod store_healing;
 mod store_outage;
 mod sync_figures;
 mod sync_service_role;
+mod sync_worker;
 mod web_config;
 mod web_security;
