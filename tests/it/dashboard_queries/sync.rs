@@ -1,7 +1,7 @@
 //! The portal sync service's side of the simulated history, written into the log store as a sync
 //! service would have left it, so that the sync panels have something to show: items synced and
-//! given up over the two days, two payloads unaccounted for, a backlog with items in flight and
-//! leases run out. And the check of the "Recent sync give-ups" table against that log.
+//! given up over the two days, two payloads unaccounted for, and one org whose sync stopped two
+//! hours ago, with a backlog, items in flight and leases run out (the others are up to date). And the check of the "Recent sync give-ups" table against that log.
 
 use super::sql::{Cell, Rows};
 use super::*;
@@ -47,7 +47,7 @@ pub(super) async fn sync_history(url: &str) {
         ),
     )
     .await;
-    // Every item older than 20 minutes (the stalled org's: older than 2h15) was finished: mostly
+    // Every item older than 2 minutes (the stalled org's: older than 2h15) was finished: mostly
     // within seconds, every 10th in 7 minutes, every 50th in 1h30. Give-ups: every 8th of
     // fabrikam's, every 15th of tailspin's, every 40th of contoso's, each after a retry; every
     // 25th success came after an attempt abandoned by a lost worker.
@@ -70,7 +70,7 @@ pub(super) async fn sync_history(url: &str) {
                    WHERE q.state = 'pending'
                      AND q.enqueued_at < now() - CASE WHEN q.org_id = '{STALLED}'
                                                       THEN interval '135 minutes'
-                                                      ELSE interval '20 minutes' END) AS i"
+                                                      ELSE interval '2 minutes' END) AS i"
         ),
     )
     .await;
