@@ -163,7 +163,8 @@ async fn every_sql_target_returns_the_expected_rows_as_the_read_only_role() {
                         .await;
                 } else if *name == SYNC_GIVE_UPS {
                     let limit = limit_of(raw);
-                    sync::check_sync_give_ups(&mut store.admin, &at, selection, (from, to), limit, &rows).await;
+                    sync::check_sync_give_ups(&mut store.admin, &at, selection, (from, to), limit, &rows)
+                        .await;
                 } else {
                     check_url_changes(&mut store.admin, &at, selection, (from, to), &rows).await;
                 }

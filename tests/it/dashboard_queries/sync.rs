@@ -106,27 +106,27 @@ pub(super) async fn sync_history(url: &str) {
     .await;
     // Now: a worker claims the oldest waiting items (the stalled org's), gives one up, retries
     // one later, and dies holding the rest, two of them past their lease already.
-    let claimed: Vec<(i64, i32)> =
-        sqlx::query_as("SELECT item_id, attempt FROM sync_claim('dashboard-test-worker', $1, interval '10 minutes')")
-            .bind(CLAIMED)
-            .fetch_all(&mut conn)
-            .await
-            .expect("claiming items");
+    let claimed: Vec<(i64, i32)> = sqlx::query_as(
+        "SELECT item_id, attempt FROM sync_claim('dashboard-test-worker', $1, interval '10 minutes')",
+    )
+    .bind(CLAIMED)
+    .fetch_all(&mut conn)
+    .await
+    .expect("claiming items");
     assert_eq!(claimed.len(), CLAIMED as usize, "the stalled org has too few waiting items to claim");
     for ((item, attempt), (outcome, class, status)) in
         claimed.iter().zip([("gave_up", "portal_rejected", 400), ("retrying", "portal_unavailable", 503)])
     {
-        let done: bool = sqlx::query_scalar(
-            "SELECT sync_finish($1, $2, $3, $4, $5, 'test: ' || $4, interval '1 hour')",
-        )
-        .bind(item)
-        .bind(attempt)
-        .bind(outcome)
-        .bind(class)
-        .bind(status)
-        .fetch_one(&mut conn)
-        .await
-        .expect("finishing a claimed item");
+        let done: bool =
+            sqlx::query_scalar("SELECT sync_finish($1, $2, $3, $4, $5, 'test: ' || $4, interval '1 hour')")
+                .bind(item)
+                .bind(attempt)
+                .bind(outcome)
+                .bind(class)
+                .bind(status)
+                .fetch_one(&mut conn)
+                .await
+                .expect("finishing a claimed item");
         assert!(done, "sync_finish refused item {item}");
     }
     let expired: Vec<i64> = claimed[2..2 + LEASE_EXPIRED].iter().map(|(item, _)| *item).collect();
@@ -184,7 +184,11 @@ pub(super) async fn check_sync_give_ups(
         let class = row["error_class"].text();
         assert!(!class.is_empty(), "{at}: a give-up without an error class");
         assert!(outcome != "abandoned" || class == "worker_lost", "{at}: abandoned as {class}");
-        assert!(matches!(row["http_status"], Cell::Int(100..=599) | Cell::Null), "{at}: {:?}", row["http_status"]);
+        assert!(
+            matches!(row["http_status"], Cell::Int(100..=599) | Cell::Null),
+            "{at}: {:?}",
+            row["http_status"]
+        );
         assert!(matches!(row["error_detail"], Cell::Text(_)), "{at}: error_detail {:?}", row["error_detail"]);
     }
 }

@@ -44,8 +44,9 @@ pub(super) async fn job_and_instance_filter_every_target(stack: &Stack, targets:
             // carry no instance: `$instance|` keeps them whatever the instance
             // (grafana/dashboards/.lint).
             let replica_alerts_stay = instance != ".+" && t.expr.contains("$instance|");
-            let over_replicas =
-                |l: &Labels| l.contains_key("org") || l.get("alertname").is_some_and(|a| JOB_ALERTS.contains(&a.as_str()));
+            let over_replicas = |l: &Labels| {
+                l.contains_key("org") || l.get("alertname").is_some_and(|a| JOB_ALERTS.contains(&a.as_str()))
+            };
             assert!(
                 left.iter().all(|l| replica_alerts_stay && over_replicas(l)),
                 "{at}: job {job}, instance {instance} still returns {left:?}: `{}`",

@@ -359,11 +359,9 @@ fn event_table<'a>(d: &'a Value, title: &str) -> &'a str {
     assert!(is_sql(t), "{title}: not a SQL target");
     assert_eq!(ds_uid(t), LOGSTORE_DS, "{title}");
     assert_eq!(str_of(t, "format"), "table", "{title}");
-    let links = p["fieldConfig"]["defaults"]["links"].as_array().unwrap_or_else(|| panic!("{title}: no data links"));
-    assert!(
-        links.iter().any(|l| str_of(l, "url") == ADMIN_LINK),
-        "{title} needs the data link {ADMIN_LINK}"
-    );
+    let links =
+        p["fieldConfig"]["defaults"]["links"].as_array().unwrap_or_else(|| panic!("{title}: no data links"));
+    assert!(links.iter().any(|l| str_of(l, "url") == ADMIN_LINK), "{title} needs the data link {ADMIN_LINK}");
     str_of(t, "rawSql")
 }
 

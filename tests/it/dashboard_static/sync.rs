@@ -38,7 +38,9 @@ fn row_panels(d: &Value) -> Vec<&Value> {
 }
 
 fn find<'a>(row: &[&'a Value], title: &str) -> &'a Value {
-    row.iter().find(|p| str_of(p, "title") == title).unwrap_or_else(|| panic!("no panel '{title}' in '{ROW}'"))
+    row.iter()
+        .find(|p| str_of(p, "title") == title)
+        .unwrap_or_else(|| panic!("no panel '{title}' in '{ROW}'"))
 }
 
 fn exprs(p: &Value) -> Vec<&str> {
@@ -68,7 +70,8 @@ fn unaccounted_payloads_are_a_stat_that_turns_red_above_zero() {
     assert_eq!(str_of(p, "type"), "stat");
     assert_eq!(p["options"]["colorMode"], "background", "the silent divergence must be loud");
     let steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().unwrap();
-    let steps: Vec<(&str, Option<f64>)> = steps.iter().map(|s| (str_of(s, "color"), s["value"].as_f64())).collect();
+    let steps: Vec<(&str, Option<f64>)> =
+        steps.iter().map(|s| (str_of(s, "color"), s["value"].as_f64())).collect();
     assert_eq!(steps, [("green", None), ("red", Some(1.0))], "green at 0, red from 1");
     let expr = exprs(p)[0];
     let sels = selectors(expr);
@@ -119,8 +122,9 @@ fn attempts_are_rates_by_outcome_and_by_error_and_the_lag_comes_from_the_histogr
     assert_eq!(quantiles.len(), 3, "p50, p95, p99");
     for (expr, q) in quantiles.iter().zip(["0.5", "0.95", "0.99"]) {
         assert!(
-            expr.starts_with(&format!("histogram_quantile({q}, max by (job, le) (rate(webhook_sync_lag_seconds_bucket{{"))
-                && expr.ends_with("[$__rate_interval])))"),
+            expr.starts_with(&format!(
+                "histogram_quantile({q}, max by (job, le) (rate(webhook_sync_lag_seconds_bucket{{"
+            )) && expr.ends_with("[$__rate_interval])))"),
             "`{expr}`"
         );
     }
