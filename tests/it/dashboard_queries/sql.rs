@@ -178,28 +178,23 @@ async fn every_sql_target_returns_the_expected_rows_as_the_read_only_role() {
     );
 }
 
-/// The newest non-accepted events of the selected organizations in the range, at most LIMIT.
-async fn check_error_events(
+/// The rows of an event table are the newest of what `truth` (a query of (time, org, event id)
+/// between $1 and $2) selects for the selected organizations, newest first, at most `limit`;
+/// over All and a day or more the LIMIT cuts them.
+pub(super) async fn assert_newest_rows(
     admin: &mut PgConnection,
     at: &str,
     selection: Selection,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
-    limit: usize,
-    rows: &Rows,
+    (limit, rows): (usize, &Rows),
+    truth: &str,
 ) {
-    let mut truth: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
-        "SELECT received_at, org_id, event_id::text FROM webhook_events
-         WHERE outcome <> 'accepted' AND received_at BETWEEN $1 AND $2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(admin)
-    .await
-    .unwrap();
+    let mut truth: Vec<(DateTime<Utc>, String, String)> =
+        sqlx::query_as(truth).bind(from).bind(to).fetch_all(admin).await.unwrap();
     truth.retain(|(_, org, _)| selection.contains(org));
     truth.sort_by_key(|e| std::cmp::Reverse(e.0));
 
-    assert!(!truth.is_empty(), "{at}: the simulated history has no error event to show");
+    assert!(!truth.is_empty(), "{at}: the log store has nothing to show");
     assert_eq!(rows.len(), truth.len().min(limit), "{at}: wrong number of rows");
     if selection == Selection::All && from < to - chrono::Duration::hours(2) {
         assert_eq!(rows.len(), limit, "{at}: the LIMIT should cut this result");
@@ -208,12 +203,28 @@ async fn check_error_events(
     let mut previous: Option<DateTime<Utc>> = None;
     for (row, expected) in rows.iter().zip(&truth) {
         let Cell::Time(t) = row["time"] else { unreachable!() };
-        assert_eq!(t, expected.0, "{at}: not the newest events, newest first");
+        assert_eq!(t, expected.0, "{at}: not the newest rows, newest first");
         assert!(previous.map_or(true, |p| p >= t), "{at}: not ordered newest first");
         previous = Some(t);
         let org = row["org"].text();
         assert!(selection.contains(org), "{at}: row of org {org} outside the selection");
-        assert!(known.contains(row["event_id"].text()), "{at}: {:?} is not an error event", row["event_id"]);
+        assert!(known.contains(row["event_id"].text()), "{at}: {:?} is not in the truth", row["event_id"]);
+    }
+}
+
+/// The newest non-accepted events of the selected organizations in the range, at most LIMIT.
+async fn check_error_events(
+    admin: &mut PgConnection,
+    at: &str,
+    selection: Selection,
+    range: (DateTime<Utc>, DateTime<Utc>),
+    limit: usize,
+    rows: &Rows,
+) {
+    let truth = "SELECT received_at, org_id, event_id::text FROM webhook_events
+                 WHERE outcome <> 'accepted' AND received_at BETWEEN $1 AND $2";
+    assert_newest_rows(admin, at, selection, range, (limit, rows), truth).await;
+    for row in rows {
         let outcome = row["outcome"].text();
         assert!(["rejected", "failed"].contains(&outcome), "{at}: outcome {outcome}");
         assert!(matches!(row["http_status"], Cell::Int(400..=599)), "{at}: {:?}", row["http_status"]);

@@ -3,7 +3,7 @@
 //! given up over the two days, two payloads unaccounted for, and one org whose sync stopped two
 //! hours ago, with a backlog, items in flight and leases run out (the others are up to date). And the check of the "Recent sync give-ups" table against that log.
 
-use super::sql::{Cell, Rows};
+use super::sql::{assert_newest_rows, Cell, Rows};
 use super::*;
 
 /// The backlogged org of the simulator (its sync stopped in the last two hours).
@@ -147,37 +147,14 @@ pub(super) async fn check_sync_give_ups(
     admin: &mut PgConnection,
     at: &str,
     selection: Selection,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    range: (DateTime<Utc>, DateTime<Utc>),
     limit: usize,
     rows: &Rows,
 ) {
-    let mut truth: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
-        "SELECT finished_at, org_id, event_id::text FROM sync_attempts
-         WHERE outcome IN ('gave_up', 'abandoned') AND finished_at BETWEEN $1 AND $2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(admin)
-    .await
-    .unwrap();
-    truth.retain(|(_, org, _)| selection.contains(org));
-    truth.sort_by_key(|a| std::cmp::Reverse(a.0));
-
-    assert!(!truth.is_empty(), "{at}: the sync history has no give-up to show");
-    assert_eq!(rows.len(), truth.len().min(limit), "{at}: wrong number of rows");
-    if selection == Selection::All && from < to - chrono::Duration::hours(23) {
-        assert!(truth.len() > limit, "{at}: the history should be long enough for the LIMIT to cut it");
-    }
-    let known: BTreeSet<&str> = truth.iter().map(|(_, _, id)| id.as_str()).collect();
-    let mut previous: Option<DateTime<Utc>> = None;
-    for (row, expected) in rows.iter().zip(&truth) {
-        let Cell::Time(t) = row["time"] else { unreachable!() };
-        assert_eq!(t, expected.0, "{at}: not the newest give-ups, newest first");
-        assert!(previous.map_or(true, |p| p >= t), "{at}: not ordered newest first");
-        previous = Some(t);
-        let org = row["org"].text();
-        assert!(selection.contains(org), "{at}: row of org {org} outside the selection");
-        assert!(known.contains(row["event_id"].text()), "{at}: {:?} is no give-up", row["event_id"]);
+    let truth = "SELECT finished_at, org_id, event_id::text FROM sync_attempts
+                 WHERE outcome IN ('gave_up', 'abandoned') AND finished_at BETWEEN $1 AND $2";
+    assert_newest_rows(admin, at, selection, range, (limit, rows), truth).await;
+    for row in rows {
         let outcome = row["outcome"].text();
         assert!(["gave_up", "abandoned"].contains(&outcome), "{at}: outcome {outcome}");
         assert!(matches!(row["attempt"], Cell::Int(1..)), "{at}: attempt {:?}", row["attempt"]);
