@@ -52,7 +52,7 @@ fn the_row_shows_every_sync_metric_and_the_give_ups_from_the_log_store() {
     let d = dashboard();
     let row = row_panels(&d);
     let read: BTreeSet<String> =
-        row.iter().flat_map(|p| exprs(p)).flat_map(|e| selectors(e)).map(|s| s.metric).collect();
+        row.iter().flat_map(|p| exprs(p)).flat_map(selectors).map(|s| s.metric).collect();
     for metric in SYNC_METRICS {
         assert!(read.contains(*metric), "'{ROW}' does not show {metric}");
     }
