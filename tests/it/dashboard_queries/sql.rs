@@ -48,11 +48,7 @@ fn grafana_reader(db_url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reader_script_fails_without_its_password() {
     let (url, _store) = support::fresh_postgres().await;
-    for (password, extra) in [
-        (None, &[][..]),
-        (None, &["-v", "ON_ERROR_STOP=1"][..]),
-        (Some(""), &[][..]),
-    ] {
+    for (password, extra) in [(None, &[][..]), (None, &["-v", "ON_ERROR_STOP=1"][..]), (Some(""), &[][..])] {
         let out = run_reader_script(&url, password, extra);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "password {password:?}, {extra:?}: {stderr}");
