@@ -88,6 +88,7 @@ async fn schemathesis_finds_no_failure() {
     let line = summary.get(1).copied().unwrap_or_default();
     let generated: u64 = line.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(generated >= 100, "schemathesis ran too few cases: {line:?}\n{stdout}");
+    assert!(stdout.contains("Tested: 4"), "the two API and the two ingestion operations:\n{stdout}");
 
     // Whatever the fuzzer enqueued refers to a rejected or failed event, once.
     let orphans: i64 = match &store {
@@ -104,4 +105,15 @@ async fn schemathesis_finds_no_failure() {
     assert_eq!(orphans, 0);
     let metrics = reqwest::get(exporter.url("/metrics")).await.unwrap().text().await.unwrap();
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"error\"}"), Some(0.0));
+    // The ingestion routes were reached with their own credential, and never failed.
+    for source in ["edge_runtime", "log_drain"] {
+        let batches = |result: &str| {
+            support::metric(
+                &metrics,
+                &format!("webhook_lifecycle_batches_total{{source=\"{source}\",result=\"{result}\"}}"),
+            )
+        };
+        assert!(batches("accepted").is_some_and(|n| n > 0.0), "{source}: no batch accepted\n{metrics}");
+        assert_eq!(batches("error"), Some(0.0), "{source}");
+    }
 }
