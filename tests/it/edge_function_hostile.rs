@@ -8,8 +8,6 @@
 //! `WHE_HOSTILE_RUNS` (default 1000) and `WHE_HOSTILE_SEED` (default 20261202) set the run; a
 //! failure prints fast-check's seed, path and shrunk counterexample to replay it.
 
-use std::io::Write;
-
 use webhook_health_exporter::store::Store;
 
 use crate::support::{self, deno};
@@ -28,20 +26,11 @@ async fn one_row_per_post_whatever_its_bytes() {
     .execute(pg.pool())
     .await
     .unwrap();
-    let out = deno::command()
-        .args(["run", "--frozen", "--allow-net", "--allow-env", "hostile/function_property.ts"])
-        .env("WEBHOOK_DATABASE_URL", &url)
-        .env("HOSTILE_RUNS", &runs)
-        .env("HOSTILE_SEED", &seed)
-        .output()
-        .expect("running deno");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the property failed (runs {runs}, seed {seed}):\n{stdout}\n{stderr}");
-    let summary = stdout
-        .lines()
-        .find(|l| l.starts_with("hostile requests to the function: "))
-        .unwrap_or_else(|| panic!("no summary:\n{stdout}\n{stderr}"));
+    let summary = deno::run_property(
+        "hostile/function_property.ts",
+        &[("WEBHOOK_DATABASE_URL", &url), ("HOSTILE_RUNS", &runs), ("HOSTILE_SEED", &seed)],
+        "hostile requests to the function: ",
+    );
     assert!(summary.contains(&format!(": {runs} requests, seed {seed}:")), "{summary}");
     // Every class of answer was exercised, so the property did not pass by generating one kind.
     for class in [
@@ -57,6 +46,4 @@ async fn one_row_per_post_whatever_its_bytes() {
     ] {
         assert!(summary.contains(&format!("{class} ")), "no {class} request was generated: {summary}");
     }
-    // Straight to the terminal, past the test harness's capture: the count and the seed of the run.
-    let _ = writeln!(std::io::stderr(), "{summary}");
 }
