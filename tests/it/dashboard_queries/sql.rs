@@ -10,25 +10,27 @@ const ERROR_EVENTS: &str = "panel 'Recent error events'";
 const URL_CHANGES: &str = "annotation 'Endpoint URL changes'";
 const SYNC_GIVE_UPS: &str = "panel 'Recent sync give-ups'";
 
-/// Applies deploy/postgres/init/grafana_reader.psql to the database as the compose stack does,
-/// and returns a URL that logs in as that role.
+/// Runs deploy/postgres/init/grafana_reader.psql with `psql` as the compose stack's init hook
+/// does, with GRAFANA_LOGSTORE_PASSWORD set to `password` or absent; `extra` goes before `-f`.
+fn run_reader_script(db_url: &str, password: Option<&str>, extra: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("psql");
+    cmd.arg(db_url).args(["-X", "-q"]).args(extra).arg("-f").arg(dash::repo().join(READER_SCRIPT));
+    cmd.env_remove("GRAFANA_LOGSTORE_PASSWORD");
+    if let Some(p) = password {
+        cmd.env("GRAFANA_LOGSTORE_PASSWORD", p);
+    }
+    cmd.output().unwrap_or_else(|e| match e.kind() {
+        ErrorKind::NotFound => panic!("`psql` is needed for this test: run scripts/install-test-deps.sh"),
+        _ => panic!("cannot run psql: {e}"),
+    })
+}
+
+/// Applies the reader script to the database and returns a URL that logs in as that role.
 fn grafana_reader(db_url: &str) -> String {
-    let script = dash::repo().join(READER_SCRIPT);
     // The role is cluster-wide: another test creating or altering it at the same moment makes
     // one of the two fail; the script is idempotent, so try again.
     for attempt in 1..=3 {
-        let out = Command::new("psql")
-            .arg(db_url)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-            .arg(&script)
-            .env("GRAFANA_LOGSTORE_PASSWORD", READER_PASSWORD)
-            .output()
-            .unwrap_or_else(|e| match e.kind() {
-                ErrorKind::NotFound => {
-                    panic!("`psql` is needed for this test: run scripts/install-test-deps.sh")
-                }
-                _ => panic!("cannot run psql: {e}"),
-            });
+        let out = run_reader_script(db_url, Some(READER_PASSWORD), &["-v", "ON_ERROR_STOP=1"]);
         if out.status.success() {
             break;
         }
@@ -39,6 +41,21 @@ fn grafana_reader(db_url: &str) -> String {
     url.set_username("grafana_reader").unwrap();
     url.set_password(Some(READER_PASSWORD)).unwrap();
     url.to_string()
+}
+
+/// Without its password (absent or empty) the script fails with psql's error status, with or
+/// without the caller's ON_ERROR_STOP, before it touches the role: the init hook and a compose
+/// stack see the failure instead of a reader role that cannot log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reader_script_fails_without_its_password() {
+    let (url, _store) = support::fresh_postgres().await;
+    for (password, extra) in [(None, &[][..]), (None, &["-v", "ON_ERROR_STOP=1"][..]), (Some(""), &[][..])] {
+        let out = run_reader_script(&url, password, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "password {password:?}, {extra:?}: {stderr}");
+        assert!(stderr.contains("GRAFANA_LOGSTORE_PASSWORD is not set"), "{stderr}");
+        assert_eq!(stderr.matches("ERROR").count(), 1, "it stops at the first error: {stderr}");
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
