@@ -143,7 +143,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_error_classes_are_the_migrations_vocabulary() {
+    fn every_list_of_error_classes_is_the_migrations_vocabulary() {
         for migration in [
             include_str!("../../../migrations/postgres/0007_sync_log.sql"),
             include_str!("../../../migrations/sqlite/0007_sync_log.sql"),
@@ -153,6 +153,12 @@ mod tests {
             let listed: Vec<&str> = check.split('\'').skip(1).step_by(2).collect();
             assert_eq!(listed, SYNC_ERROR_CLASSES);
         }
+        let admin = include_str!("../../admin/assets/index.html");
+        let select = &admin[admin.find("id=\"f-sync-class\"").unwrap()..];
+        let select = &select[..select.find("</select>").unwrap()];
+        let options: Vec<&str> =
+            select.split("<option>").skip(1).map(|o| o.split('<').next().unwrap()).collect();
+        assert_eq!(options, SYNC_ERROR_CLASSES, "the admin page's sync error class filter");
         assert_eq!(Stage::parse("sync"), Some(Stage::Sync));
         assert_eq!(Stage::parse("Sync"), None);
     }

@@ -12,6 +12,8 @@ use webhook_health_exporter::store::{NewEvent, NewOrganization, Store};
 
 use crate::support::Exporter;
 
+pub mod sync;
+
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 pub const VIEWER_TOKEN: &str = "viewer-token-for-tests-0123456789";
 
