@@ -171,12 +171,7 @@ async fn listing_and_reprocessing(url: String, store: Store) {
     let chosen: Vec<Uuid> = asked.iter().map(|(id, _)| *id).collect();
     let a = post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&chosen) })).await;
     assert_eq!(a.status, 200, "{}", a.text);
-    let results: Vec<(String, String)> = a.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["event_id"].as_str().unwrap().into(), r["result"].as_str().unwrap().into()))
-        .collect();
+    let results = results(&a);
     let want: Vec<(String, String)> = asked.iter().map(|(id, r)| (id.to_string(), r.to_string())).collect();
     assert_eq!(results, want);
     let request_id = a.body["request_id"].as_str().unwrap().to_string();

@@ -153,11 +153,7 @@ mod tests {
             let listed: Vec<&str> = check.split('\'').skip(1).step_by(2).collect();
             assert_eq!(listed, SYNC_ERROR_CLASSES);
         }
-        let admin = include_str!("../../admin/assets/index.html");
-        let select = &admin[admin.find("id=\"f-sync-class\"").unwrap()..];
-        let select = &select[..select.find("</select>").unwrap()];
-        let options: Vec<&str> =
-            select.split("<option>").skip(1).map(|o| o.split('<').next().unwrap()).collect();
+        let options = crate::admin::select_options("f-sync-class");
         assert_eq!(options, SYNC_ERROR_CLASSES, "the admin page's sync error class filter");
         assert_eq!(Stage::parse("sync"), Some(Stage::Sync));
         assert_eq!(Stage::parse("Sync"), None);

@@ -126,6 +126,15 @@ pub fn ids_json(ids: &[Uuid]) -> Value {
     Value::Array(ids.iter().map(|i| Value::String(i.to_string())).collect())
 }
 
+/// `(event_id, result)` of each event of a reprocess answer.
+pub fn results(a: &Answer) -> Vec<(String, String)> {
+    let results = a.body["results"].as_array().unwrap_or_else(|| panic!("no results: {}", a.text));
+    results
+        .iter()
+        .map(|r| (r["event_id"].as_str().unwrap().to_string(), r["result"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 /// The error code of an error answer.
 pub fn code(a: &Answer) -> &str {
     a.body["error"]["code"]
