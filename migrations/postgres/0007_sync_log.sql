@@ -260,6 +260,18 @@ BEGIN
     RETURN true;
 END $$;
 
+-- Hands back an item a worker claimed and has not started (a worker shutting down, or one whose
+-- lease would not cover another portal call): it waits again as if never claimed, and nothing is
+-- logged, for no attempt was made. False when the attempt no longer holds the item.
+CREATE OR REPLACE FUNCTION sync_release(p_item_id bigint, p_attempt integer) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    UPDATE sync_queue SET state = 'pending', attempts = attempts - 1, claimed_by = NULL,
+           claimed_at = NULL, lease_until = NULL, updated_at = now()
+    WHERE id = p_item_id AND state = 'processing' AND attempts = p_attempt;
+    RETURN FOUND;
+END $$;
+
 -- A safety net for sync services that give up on an item by writing the queue directly (as
 -- `UPDATE sync_queue SET state = 'failed'`): the give-up is logged all the same, so that it
 -- counts and alerts. An item marked done without a logged success is not made up as synced:
@@ -291,6 +303,7 @@ BEGIN
         'sync_record_attempt(uuid, text, integer, timestamptz, text, text, integer, text, text, bigint, boolean, text)',
         'sync_claim(text, integer, interval, integer)',
         'sync_finish(bigint, integer, text, text, integer, text, interval)',
+        'sync_release(bigint, integer)',
         'sync_queue_log_give_up()']
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_catalog, pg_temp', f, current_schema());

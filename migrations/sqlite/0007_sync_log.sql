@@ -84,6 +84,7 @@ BEGIN
 END;
 
 -- The safety net of the PostgreSQL migration: a give-up written straight into the queue is logged.
+-- Times in the store's fixed-width form (microseconds; 'now' is one instant within a statement).
 CREATE TRIGGER IF NOT EXISTS sync_queue_log_give_up AFTER UPDATE OF state ON sync_queue
 WHEN NEW.state = 'failed' AND OLD.state IS NOT 'failed'
  AND NOT EXISTS (SELECT 1 FROM sync_attempts WHERE item_id = NEW.id AND queue = 'sync_queue'
@@ -93,8 +94,8 @@ BEGIN
                                started_at, finished_at, outcome, error_class, http_status, error_detail)
     VALUES (NEW.event_id, NEW.org_id, 'sync_queue', NEW.id, max(NEW.attempts, 1), NEW.reprocess, NEW.claimed_by,
             (SELECT received_at FROM webhook_events WHERE event_id = NEW.event_id),
-            coalesce(NEW.claimed_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-            strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'gave_up',
+            coalesce(NEW.claimed_at, strftime('%Y-%m-%dT%H:%M:%S', 'now') || substr(strftime('%f', 'now'), 3) || '000Z'),
+            strftime('%Y-%m-%dT%H:%M:%S', 'now') || substr(strftime('%f', 'now'), 3) || '000Z', 'gave_up',
             CASE WHEN NEW.last_error_class IN ('portal_unavailable', 'portal_auth', 'portal_rejected',
                  'conflict', 'invalid_data', 'timeout', 'worker_lost', 'internal') THEN NEW.last_error_class
                  ELSE 'other' END,

@@ -36,5 +36,8 @@ mod never_stale;
 mod out_of_order_commits;
 mod store_healing;
 mod store_outage;
+mod sync_figures;
+mod sync_service_role;
+mod sync_worker;
 mod web_config;
 mod web_security;
