@@ -227,14 +227,16 @@ mod tests {
         // The enums of the document are the vocabularies: outcomes (a listed event may be an
         // accepted one whose sync failed; filters select error outcomes), stages, sync states and
         // error classes.
+        use crate::domain::sync::SyncErrorClass;
         use crate::domain::Outcome;
-        use crate::store::reprocess::{Stage, SYNC_ERROR_CLASSES};
+        use crate::store::reprocess::Stage;
         use serde_json::json;
         let doc: serde_json::Value = serde_json::from_str(super::super::openapi::TEMPLATE).unwrap();
         let all: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
         assert_eq!(doc.pointer("/components/schemas/Event/properties/outcome/enum").unwrap(), &json!(all));
         let outcomes: Vec<&str> = super::super::filter::error_outcomes().map(|o| o.as_str()).collect();
         let stages: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+        let classes: Vec<&str> = SyncErrorClass::ALL.iter().map(|c| c.as_str()).collect();
         let param = |name: &str| {
             doc["paths"]["/api/v1/events"]["get"]["parameters"]
                 .as_array()
@@ -248,7 +250,7 @@ mod tests {
         for (pointer, want) in [
             ("/Filter/properties/outcome/enum", json!(outcomes)),
             ("/Filter/properties/stage/enum", json!(stages)),
-            ("/SyncErrorClass/enum", json!(SYNC_ERROR_CLASSES)),
+            ("/SyncErrorClass/enum", json!(classes)),
             (
                 "/Event/properties/sync_failure/properties/state/enum",
                 json!([SyncState::GivenUp, SyncState::Abandoned]),
@@ -259,7 +261,7 @@ mod tests {
         assert_eq!(param("outcome")["enum"], json!(outcomes));
         assert_eq!(param("stage")["enum"], json!(stages));
         assert_eq!(param("sync_error_class")["items"]["$ref"], "#/components/schemas/SyncErrorClass");
-        assert_eq!(param("sync_error_class")["maxItems"], SYNC_ERROR_CLASSES.len());
+        assert_eq!(param("sync_error_class")["maxItems"], classes.len());
     }
 
     use super::*;

@@ -7,8 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::errors::ApiError;
+use crate::domain::sync::SyncErrorClass;
 use crate::domain::Outcome;
-use crate::store::reprocess::{EventFilter, Stage, SYNC_ERROR_CLASSES};
+use crate::store::reprocess::{EventFilter, Stage};
 
 /// Most orgs and reasons one filter may list.
 pub const MAX_ORGS: usize = 100;
@@ -88,20 +89,19 @@ pub fn parse_stage(field: &str, stage: &str) -> Result<Stage, ApiError> {
 }
 
 pub fn parse_sync_error_classes(field: &str, classes: &[String]) -> Result<Vec<String>, ApiError> {
-    if classes.len() > SYNC_ERROR_CLASSES.len() {
+    let all = SyncErrorClass::ALL;
+    if classes.len() > all.len() {
         return Err(ApiError::unprocessable(
             "too_many_values",
-            format!("{field} lists {} classes; there are {}", classes.len(), SYNC_ERROR_CLASSES.len()),
+            format!("{field} lists {} classes; there are {}", classes.len(), all.len()),
         ));
     }
-    if let Some(bad) = classes.iter().find(|c| !SYNC_ERROR_CLASSES.contains(&c.as_str())) {
+    if let Some(bad) = classes.iter().find(|c| !all.iter().any(|k| k.as_str() == c.as_str())) {
         let shown: String = bad.chars().take(40).collect();
+        let names: Vec<&str> = all.iter().map(|k| k.as_str()).collect();
         return Err(ApiError::unprocessable(
             "invalid_sync_error_class",
-            format!(
-                "{field}: {shown:?} is not a sync error class; expected one of {}",
-                SYNC_ERROR_CLASSES.join(", ")
-            ),
+            format!("{field}: {shown:?} is not a sync error class; expected one of {}", names.join(", ")),
         ));
     }
     Ok(dedup(classes))

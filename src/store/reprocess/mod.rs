@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{postgres, sqlite, Result, Store, StoreError};
 use crate::domain::UNKNOWN_ORG;
-pub use sync_failure::{Stage, SyncFailure, SyncState, SYNC_ERROR_CLASSES};
+pub use sync_failure::{Stage, SyncFailure, SyncState};
 use tx::Tx;
 
 /// Which error events a listing or a reprocess request selects. Empty lists and `None` match all.
