@@ -44,7 +44,14 @@ pub struct Seeded {
     pub unknown_org: Uuid,
 }
 
-fn event(org: &str, minutes_ago: i64, outcome: &'static str, status: i32, reason: Option<&str>) -> NewEvent {
+/// An event of `org` received `minutes_ago`.
+pub fn event(
+    org: &str,
+    minutes_ago: i64,
+    outcome: &'static str,
+    status: i32,
+    reason: Option<&str>,
+) -> NewEvent {
     NewEvent {
         event_id: Uuid::new_v4(),
         org_id: org.into(),

@@ -5,28 +5,16 @@
 use chrono::{Duration, Utc};
 use serde_json::Value;
 use uuid::Uuid;
-use webhook_health_exporter::store::{sqlite_timestamp, NewEvent, NewQueueItem, Store};
+use webhook_health_exporter::store::{sqlite_timestamp, NewQueueItem, Store};
 
-use super::{exec, get, Answer, ADMIN_TOKEN};
+use super::{event, exec, get, Answer, ADMIN_TOKEN};
 use crate::support::Exporter;
 
 /// An accepted event of `org`, received `minutes_ago`, with its (pending) queue item.
 pub async fn accepted(store: &Store, org: &str, minutes_ago: i64) -> Uuid {
-    let received_at = Utc::now() - Duration::minutes(minutes_ago);
-    let event = NewEvent {
-        event_id: Uuid::new_v4(),
-        org_id: org.into(),
-        received_at,
-        outcome: "accepted",
-        http_status: 202,
-        rejection_reason: None,
-        error_detail: None,
-        entity_name: Some("contact".into()),
-        message_name: Some("Update".into()),
-        payload: None,
-    };
+    let event = event(org, minutes_ago, "accepted", 202, None);
     store.insert_events(std::slice::from_ref(&event)).await.unwrap();
-    let item = NewQueueItem { org_id: org.into(), event_id: event.event_id, enqueued_at: received_at };
+    let item = NewQueueItem { org_id: org.into(), event_id: event.event_id, enqueued_at: event.received_at };
     store.enqueue(&[item]).await.unwrap();
     event.event_id
 }
