@@ -17,6 +17,7 @@ mod api_events;
 mod api_race;
 mod api_reprocess;
 mod api_schemathesis;
+mod api_sync_failures;
 mod collector_exactness;
 mod dashboard_queries;
 mod dashboard_static;

@@ -26,12 +26,13 @@ pub async fn work_off(pool: &PgPool, org_id: &str, limit: i64) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
-/// Which of these events have a reprocess pending or processing.
+/// Which of these events have an item pending or processing: a reprocess, or a sync the sync
+/// service has not finished (retrying, or in flight).
 pub async fn pending_reprocess(tx: &mut PgConnection, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
     let ids: Vec<Uuid> = events.iter().map(|(_, id)| *id).collect();
     let rows: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT event_id FROM sync_queue WHERE event_id = ANY($1::uuid[])
-             AND reprocess AND state IN ('pending', 'processing')",
+        "SELECT DISTINCT event_id FROM sync_queue WHERE event_id = ANY($1::uuid[])
+             AND state IN ('pending', 'processing')",
     )
     .bind(&ids)
     .fetch_all(tx)
@@ -40,8 +41,8 @@ pub async fn pending_reprocess(tx: &mut PgConnection, events: &[(&str, Uuid)]) -
     Ok(rows.into_iter().collect())
 }
 
-/// One reprocess item per event unless one is already open (the partial unique index decides,
-/// also between replicas); returns the events inserted.
+/// One reprocess item per event unless an item of it is open (between reprocess requests the
+/// partial unique index decides, also across replicas); returns the events inserted.
 pub async fn enqueue_reprocess(
     tx: &mut PgConnection,
     events: &[(&str, Uuid)],
@@ -55,6 +56,8 @@ pub async fn enqueue_reprocess(
                                      reprocess_request_id, requested_by)
              SELECT t.org_id, t.event_id, 'pending', now(), now(), true, $3, $4
              FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS t(org_id, event_id, n)
+             WHERE NOT EXISTS (SELECT 1 FROM sync_queue o WHERE o.event_id = t.event_id
+                               AND o.state IN ('pending', 'processing'))
              ORDER BY t.n
              ON CONFLICT (event_id) WHERE reprocess AND state IN ('pending', 'processing') DO NOTHING
              RETURNING event_id",
