@@ -59,8 +59,9 @@ if ! "$WHE_DENO_DIR/node_modules/.bin/deno" --version 2>/dev/null | grep -q "^de
     { echo "install-test-deps: $WHE_DENO_DIR/node_modules/.bin/deno is not deno $DENO_VERSION" >&2; exit 1; }
 fi
 
-# @grafana/schema and TypeScript (npm, versions pinned by mixin/schema-check/package-lock.json) for
-# the dashboard schema check of tests/it/mixin.rs, into mixin/schema-check/node_modules
+# @grafana/schema of each checked Grafana version (11.3.1 and 13.2.3, as npm aliases) and TypeScript
+# (npm, versions pinned by mixin/schema-check/package-lock.json) for the dashboard schema check of
+# tests/it/mixin.rs, into mixin/schema-check/node_modules
 # (gitignored). Reinstalled only when the lock file changed since the last install.
 schema_check="$(cd "$(dirname "$0")/.." && pwd)/mixin/schema-check"
 stamp="$schema_check/node_modules/.installed-from-lock"
