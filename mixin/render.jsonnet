@@ -32,3 +32,4 @@ function(config={})
   } + {
     'docs/dashboard-panels.md': markdown(mixin.grafanaDashboards['webhook-health.json'], 'grafana/dashboards/webhook-health.json'),
   }
+  + (import 'kubernetes.libsonnet')(mixin, blockExprs)

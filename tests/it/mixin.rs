@@ -1,6 +1,7 @@
 //! The mixin (mixin/) is the single source of the rules and the dashboard:
-//! - the shipped alerting-rules/ files, the dashboard, its .lint and docs/dashboard-panels.md are exactly what
-//!   `mixin/generate.sh` renders, byte for byte;
+//! - the shipped alerting-rules/ files, the dashboard, its .lint, docs/dashboard-panels.md and the
+//!   Kubernetes PrometheusRule and dashboard ConfigMap are exactly what `mixin/generate.sh`
+//!   renders, byte for byte;
 //! - the dashboard matches Grafana's published schema (@grafana/schema, mixin/schema-check) of
 //!   every Grafana version checked there (the one docker-compose.yml runs is the newest), and
 //!   that check rejects broken dashboards;
@@ -63,6 +64,8 @@ fn shipped_files_are_what_the_mixin_renders() {
     let expected = [
         "alerting-rules/alerts/webhook-alerts.yaml",
         "alerting-rules/rules/webhook-recording.yaml",
+        "deploy/kubernetes/base/dashboards-configmap.yaml",
+        "deploy/kubernetes/base/prometheusrule.yaml",
         "docs/dashboard-panels.md",
         "grafana/dashboards/.lint",
         "grafana/dashboards/webhook-health.json",
@@ -80,7 +83,7 @@ fn shipped_files_are_what_the_mixin_renders() {
         stale.is_empty(),
         "{stale:?} differ from what mixin/ renders: edit mixin/ (not these files) and run mixin/generate.sh"
     );
-    for yaml in &files[..2] {
+    for yaml in files.iter().filter(|f| f.extension().is_some_and(|e| e == "yaml")) {
         let head = fs::read_to_string(repo().join(yaml)).unwrap();
         assert!(head.starts_with("# Generated from mixin/"), "{} lacks its generated header", yaml.display());
     }
@@ -114,7 +117,10 @@ fn checked_grafana_versions() -> Vec<String> {
 #[test]
 fn dashboard_matches_the_schema_of_every_checked_grafana() {
     let versions = checked_grafana_versions();
-    assert!(versions.len() >= 2, "mixin/schema-check checks {versions:?}: an older and a current Grafana expected");
+    assert!(
+        versions.len() >= 2,
+        "mixin/schema-check checks {versions:?}: an older and a current Grafana expected"
+    );
     let compose = fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
     let pinned = compose
         .lines()
