@@ -2,8 +2,10 @@
 // deploy/kubernetes/base/: one PrometheusRule with every recording and alerting group, and one
 // ConfigMap with every dashboard, labelled for the sidecar of kube-prometheus-stack's Grafana.
 // Built from whatever the mixin renders, so a new group, alert or dashboard flows in with the next
-// mixin/generate.sh; `rules` formats a rule document as render.jsonnet does for alerting-rules/.
-function(mixin, rules)
+// mixin/generate.sh. `groups` are the recording and alerting rule groups, `dashboards` the
+// [file name, JSON text] of each dashboard, `rules` formats a rule document as render.jsonnet does
+// for alerting-rules/.
+function(groups, dashboards, rules)
   local base = 'deploy/kubernetes/base/';
   local labels = {
     'app.kubernetes.io/name': 'webhook-health-exporter',
@@ -15,8 +17,6 @@ function(mixin, rules)
       # %s
     ||| % what
     + std.manifestYamlDoc(doc, indent_array_in_object=true, quote_keys=false) + '\n';
-  local groups = mixin.prometheusRules.groups + mixin.prometheusAlerts.groups;
-  local dashboards = mixin.grafanaDashboards;
   {
     [base + 'prometheusrule.yaml']: yaml(
       'The recording and alerting rules of alerting-rules/, for the Prometheus Operator.',
@@ -40,7 +40,7 @@ function(mixin, rules)
           labels: labels { grafana_dashboard: '1' },
           annotations: { grafana_folder: 'Webhooks' },
         },
-        data: { [name]: (import 'lib/json.libsonnet').manifest(dashboards[name]) for name in std.objectFields(dashboards) },
+        data: { [d[0]]: d[1] for d in dashboards },
       }
     ),
   }
