@@ -3,6 +3,8 @@
 //! Writers may put anything in the text columns; everything that becomes a label goes through
 //! here so that label cardinality stays bounded whatever is written.
 
+pub mod sync;
+
 use std::fmt;
 
 /// What happened to a payload at the endpoint.

@@ -19,6 +19,7 @@ pub struct Snapshot {
     /// (HTTP status code, count) over all organizations, sorted.
     pub failed_totals: Vec<(String, u64)>,
     pub edge_exits: Vec<EdgeExitCount>,
+    pub sync: SyncStats,
     pub components: Vec<ComponentHealth>,
     pub exporter: ExporterStats,
     pub reprocess: ReprocessStats,
@@ -39,6 +40,7 @@ impl Snapshot {
             rejected_totals: self.rejected_totals.clone(),
             failed_totals: self.failed_totals.clone(),
             edge_exits: self.edge_exits.clone(),
+            sync: self.sync.clone(),
             components: self.components.clone(),
             exporter: self.exporter.clone(),
             reprocess: self.reprocess.clone(),
@@ -58,9 +60,11 @@ pub struct OrgSnapshot {
     pub received_total: u64,
     pub windows: Vec<WindowCounts>,
     pub last_received: Option<DateTime<Utc>>,
+    /// The last successful sync (None until the first).
+    pub last_synced: Option<DateTime<Utc>>,
 }
 
-/// The sync queue of an organization with pending items. Apart from the traffic figures: the
+/// The sync queue of an organization with open items (waiting or in flight). Apart from the traffic figures: the
 /// oldest item's age moves with every scrape, the traffic figures only when rows arrive or leave
 /// a window.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,8 +72,11 @@ pub struct QueueSnapshot {
     pub org: String,
     pub depth: u64,
     pub reprocess_depth: u64,
-    /// None when the store does not tell when the items were enqueued.
+    /// None when the store does not tell when the items were enqueued, or none waits.
     pub oldest_age_seconds: Option<f64>,
+    pub in_flight: u64,
+    /// In flight with their lease run out: their worker vanished.
+    pub lease_expired: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +93,30 @@ pub struct WindowCounts {
     pub failed: u64,
     /// (reason, HTTP status code, count) with a count above 0, sorted.
     pub rejected_by_reason: Vec<(RejectionReason, Arc<str>, u64)>,
+    /// Queue items the sync service applied to the portal (a logged success) in the window.
+    pub synced: u64,
+    /// Queue items the sync service gave up on in the window.
+    pub given_up: u64,
+    /// Accepted events received in the window that are neither synced, nor waiting or in flight,
+    /// nor given up: 0 on a healthy pipeline.
+    pub unaccounted: u64,
+}
+
+/// What the sync service did, over all organizations, since the log store began.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncStats {
+    /// (outcome, error class or `none`, portal HTTP status or `none`, count), sorted.
+    pub attempts: Vec<(&'static str, &'static str, Arc<str>, u64)>,
+    pub lag: LagHistogram,
+}
+
+/// The end-to-end lag of successful syncs (received -> synced).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LagHistogram {
+    /// (upper bound, count in this bucket alone), the last bound +Inf.
+    pub buckets: Vec<(f64, u64)>,
+    pub sum: f64,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +150,7 @@ pub struct ExporterStats {
     pub collect_errors_total: u64,
     pub event_rows_read_total: u64,
     pub lifecycle_rows_read_total: u64,
+    pub attempt_rows_read_total: u64,
     /// Age of the oldest open transaction that has written log rows (0 if none).
     pub read_held_back_seconds: f64,
     /// Rebuilds of the windows after rows inside them were deleted.

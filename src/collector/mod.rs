@@ -7,6 +7,7 @@
 //! when a scrape stops waiting for it. A scrape that outlives the deadline, or a store that is
 //! down, gets the last-known values with `webhook_store_up 0`.
 
+mod attempts;
 mod series;
 mod state;
 
@@ -60,9 +61,13 @@ impl Default for CollectorConfig {
 struct Progress {
     /// None until history has been read (and again when it must be read anew).
     event_position: Option<Position>,
+    /// Read together with events: both are None, or both are Some.
+    attempt_position: Option<Position>,
     lifecycle_position: Option<Position>,
     /// The store's deletion count when the windows were last known to match it.
     deletions: Option<i64>,
+    /// The same for the attempt log's windows.
+    sync_deletions: Option<i64>,
     /// The store's organization-change count when the organizations were last read, and when.
     organizations_read: Option<(i64, Instant)>,
     store_up: bool,
@@ -188,36 +193,31 @@ impl LogCollector {
     pub async fn collect(&self, now: DateTime<Utc>, started: Instant) -> Result<(), StoreError> {
         let window_start = now.timestamp_micros() - self.max_window;
         let since = DateTime::from_timestamp_micros(window_start).unwrap_or(now);
-        let (event_position, lifecycle_position) = {
+        let (event_position, attempt_position, lifecycle_position) = {
             let p = self.progress.lock().unwrap();
-            (p.event_position.clone(), p.lifecycle_position.clone())
+            (p.event_position.clone(), p.attempt_position.clone(), p.lifecycle_position.clone())
         };
         let mut tx = self.store.begin_read().await?;
         let orgs_changed = self.read_organizations(&mut tx).await?;
         let queue = tx.queue_stats().await?;
+        let live = tx.live_events().await?;
         let writers = tx.open_writers().await?;
         self.note_open_writers(writers, now);
 
         // A new set of organizations moves history between them and `_unknown`: read it anew, as
         // of this snapshot, like at start (and at the next refresh if this one fails).
         if orgs_changed {
-            self.progress.lock().unwrap().event_position = None;
+            let mut p = self.progress.lock().unwrap();
+            p.event_position = None;
+            p.attempt_position = None;
         }
-        let caught_up = match event_position.filter(|_| !orgs_changed) {
+        let positions = event_position.zip(attempt_position).filter(|_| !orgs_changed);
+        let (caught_up, attempts_from) = match positions {
             None => {
-                let totals = tx.event_totals().await?;
-                let recent = tx.events_since(since).await?;
-                let mut state = self.state.lock().unwrap();
-                state.reset_events();
-                state.apply_aggregates(&totals, now);
-                state.apply_recent(&recent, window_start);
-                let mut p = self.progress.lock().unwrap();
-                p.event_position = Some(tx.events_position());
-                p.deletions = Some(tx.deletions());
-                p.stats.event_rows_read_total += recent.len() as u64;
-                true
+                self.read_history(&mut tx, now, since, window_start).await?;
+                (true, None)
             }
-            Some(mut position) => loop {
+            Some((mut position, attempts_from)) => loop {
                 let batch = tx.new_events(&position, self.config.batch_size).await?;
                 self.state.lock().unwrap().apply_new(&batch.rows, window_start, now);
                 position = batch.next;
@@ -225,15 +225,24 @@ impl LogCollector {
                 p.event_position = Some(position.clone());
                 p.stats.event_rows_read_total += batch.rows.len() as u64;
                 if batch.complete {
-                    break true;
+                    break (true, Some(attempts_from));
                 }
                 if started.elapsed() >= self.config.deadline / 2 {
-                    break false;
+                    break (false, None);
                 }
             },
         };
+        // The attempt log is read only once events are: a success read before its event would
+        // leave that event open for ever.
+        let mut synced_up = caught_up;
         if caught_up {
             self.check_deletions(&mut tx, since, window_start).await?;
+            if let Some(from) = attempts_from {
+                synced_up = self.read_new_attempts(&mut tx, from, window_start, now, started).await?;
+            }
+            if synced_up {
+                self.check_attempt_deletions(&mut tx, since, window_start).await?;
+            }
         }
 
         let lifecycle = match lifecycle_position {
@@ -251,6 +260,11 @@ impl LogCollector {
             let mut state = self.state.lock().unwrap();
             state.apply_lifecycle(&lifecycle.0, &self.config.edge_functions);
             state.set_queue(queue);
+            // Unaccounted events are counted only when the log and the queue were read to the
+            // same moment; otherwise the last count stands until they are.
+            if synced_up {
+                state.set_live(&live);
+            }
             state.prune(window_start);
             let mut p = self.progress.lock().unwrap();
             p.lifecycle_position = Some(lifecycle.1);
@@ -261,6 +275,38 @@ impl LogCollector {
             // As of `now`: a lifecycle row committed a moment ago may still be unread.
             health.observe_edge(last_error_exit, now);
         }
+        Ok(())
+    }
+
+    /// Reads everything the figures start from, as of the read's snapshot: the totals rollups,
+    /// the rows inside the longest window, and the accepted events not synced yet.
+    async fn read_history(
+        &self,
+        tx: &mut ReadTx,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+        window_start: i64,
+    ) -> Result<(), StoreError> {
+        let totals = tx.event_totals().await?;
+        let recent = tx.events_since(since).await?;
+        let attempt_totals = tx.attempt_totals().await?;
+        let recent_attempts = tx.attempts_since(since).await?;
+        let open = tx.open_events(since).await?;
+        let mut state = self.state.lock().unwrap();
+        state.reset_events();
+        state.reset_sync();
+        state.apply_aggregates(&totals, now);
+        state.apply_recent(&recent, window_start);
+        state.apply_attempt_aggregates(&attempt_totals, now);
+        state.apply_recent_attempts(&recent_attempts, window_start);
+        state.set_open_events(&open, window_start);
+        let mut p = self.progress.lock().unwrap();
+        p.event_position = Some(tx.events_position());
+        p.attempt_position = Some(tx.attempts_position());
+        p.deletions = Some(tx.deletions());
+        p.sync_deletions = Some(tx.sync_deletions());
+        p.stats.event_rows_read_total += recent.len() as u64;
+        p.stats.attempt_rows_read_total += recent_attempts.len() as u64;
         Ok(())
     }
 
@@ -295,7 +341,12 @@ impl LogCollector {
         let in_store = tx.count_events_since(since).await?;
         if in_store.max(0) as u64 != self.state.lock().unwrap().recent_count(window_start) {
             let recent = tx.events_since(since).await?;
-            self.state.lock().unwrap().replace_recent(&recent, window_start);
+            // Deleted accepted events leave the open ones too.
+            let open = tx.open_events(since).await?;
+            let mut state = self.state.lock().unwrap();
+            state.replace_recent(&recent, window_start);
+            state.set_open_events(&open, window_start);
+            drop(state);
             let mut p = self.progress.lock().unwrap();
             p.stats.window_rebuilds_total += 1;
             p.stats.event_rows_read_total += recent.len() as u64;
@@ -329,6 +380,7 @@ impl LogCollector {
             rejected_totals: state.rejected_totals(),
             failed_totals: state.failed_totals(),
             edge_exits: state.edge_exits(),
+            sync: state.sync_stats(),
             components: self.health.as_ref().map(|h| h.components()).unwrap_or_default(),
             exporter: ExporterStats {
                 read_held_back_seconds: p

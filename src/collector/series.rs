@@ -37,6 +37,17 @@ impl TimeSeries {
         }
     }
 
+    /// A series of these timestamps, which must be sorted.
+    pub fn from_sorted(times: Vec<i64>) -> TimeSeries {
+        debug_assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        TimeSeries { times: times.into() }
+    }
+
+    /// Whether the series holds exactly these (sorted) timestamps.
+    pub fn equals(&self, times: &[i64]) -> bool {
+        self.times.len() == times.len() && self.times.iter().eq(times.iter())
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.times.len()

@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+mod sync;
+
 use super::series::TimeSeries;
 use crate::domain::{classify_exit, status_label, Outcome, RejectionReason, UNKNOWN_ORG};
 use crate::snapshot::{EdgeExitCount, Endpoint, OrgSnapshot, QueueSnapshot, WindowCounts};
 use crate::store::{EventAggregate, EventRow, LifecycleRow, OrgRow, QueueStat};
+use sync::{OpenEvents, OrgSync, SyncTotals};
 
 /// A configured time window for the `webhook_window_*` gauges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,7 @@ struct OrgState {
     recent_received: TimeSeries,
     recent_rejected: BTreeMap<(RejectionReason, Arc<str>), TimeSeries>,
     recent_failed: TimeSeries,
+    sync: OrgSync,
     /// The figures last shown, while they still hold: any row read clears it.
     shown: Option<Shown>,
 }
@@ -54,6 +58,10 @@ pub struct State {
     queue: HashMap<String, QueueStat>,
     exits: BTreeMap<(&'static str, bool), u64>,
     last_error_exit: Option<DateTime<Utc>>,
+    sync_totals: SyncTotals,
+    open: OpenEvents,
+    /// Stored org ids, made once (open events refer to them).
+    org_ids: HashMap<String, Arc<str>>,
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -138,6 +146,10 @@ impl State {
     /// alert by the skew.
     pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
+            let t = micros(row.received_at);
+            if t > window_start && row.outcome == Outcome::Accepted.as_str() {
+                self.open_event(row.event_id, &row.org_id, t);
+            }
             let last = row.received_at.min(now);
             self.add_totals(
                 &row.org_id,
@@ -217,7 +229,9 @@ impl State {
 
     /// Drops timestamps no window can count any more (no figure changes).
     pub fn prune(&mut self, window_start: i64) {
+        self.prune_open(window_start);
         for org in self.orgs.values_mut() {
+            org.sync.prune(window_start);
             org.recent_received.prune(window_start);
             org.recent_failed.prune(window_start);
             org.recent_rejected.retain(|_, s| {
@@ -256,6 +270,8 @@ impl State {
                 Some(f) => {
                     f.depth += q.depth;
                     f.reprocess_depth += q.reprocess_depth;
+                    f.in_flight += q.in_flight;
+                    f.lease_expired += q.lease_expired;
                     f.oldest_enqueued_at = match (f.oldest_enqueued_at, q.oldest_enqueued_at) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
@@ -301,6 +317,7 @@ impl State {
                 let until = windows
                     .iter()
                     .filter_map(|w| org.recent_received.first_after(now_us - w.micros).map(|t| t + w.micros))
+                    .chain(org.sync.next_expiry(now_us, windows))
                     .min()
                     .unwrap_or(i64::MAX);
                 // Unchanged figures keep their identity, so nothing downstream redoes its work.
@@ -319,11 +336,13 @@ impl State {
         let mut queues: Vec<QueueSnapshot> = self
             .queue
             .iter()
-            .filter(|(_, q)| q.depth > 0)
+            .filter(|(_, q)| q.depth > 0 || q.in_flight > 0)
             .map(|(label, q)| QueueSnapshot {
                 org: label.as_str().into(),
-                depth: q.depth as u64,
+                depth: q.depth.max(0) as u64,
                 reprocess_depth: q.reprocess_depth.max(0) as u64,
+                in_flight: q.in_flight.max(0) as u64,
+                lease_expired: q.lease_expired.max(0) as u64,
                 oldest_age_seconds: q
                     .oldest_enqueued_at
                     .map(|t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
@@ -364,109 +383,17 @@ impl OrgState {
                         rejected: rejected_by_reason.iter().map(|(_, _, n)| n).sum(),
                         failed: self.recent_failed.count_after(cutoff),
                         rejected_by_reason,
+                        synced: self.sync.synced.count_after(cutoff),
+                        given_up: self.sync.given_up.count_after(cutoff),
+                        unaccounted: self.sync.unaccounted.count_after(cutoff),
                     }
                 })
                 .collect(),
             last_received: self.last_received.and_then(DateTime::from_timestamp_micros),
+            last_synced: self.sync.last_success.and_then(DateTime::from_timestamp_micros),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::Duration;
-
-    use super::*;
-
-    fn row(at: DateTime<Utc>, outcome: &str, reason: Option<&str>) -> EventRow {
-        EventRow {
-            org_id: "contoso".into(),
-            received_at: at,
-            outcome: outcome.into(),
-            http_status: if outcome == "rejected" { 401 } else { 200 },
-            rejection_reason: reason.map(Into::into),
-        }
-    }
-
-    /// Figures kept between scrapes are the same `Arc` exactly while nothing can have moved: a
-    /// row leaving a window, a new row and a new URL each give new figures.
-    #[test]
-    fn figures_are_kept_while_they_hold_and_no_longer() {
-        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let windows = [Window { label: "1h".into(), micros: 3_600_000_000 }];
-        let org = |url: &str| OrgRow {
-            org_id: "contoso".into(),
-            display_name: "Contoso".into(),
-            endpoint_url: url.into(),
-            endpoint_url_changed_at: t0,
-            active: true,
-        };
-        let mut state = State::default();
-        state.set_organizations(vec![org("https://a")]);
-        let rows = [
-            row(t0 - Duration::minutes(59), "rejected", Some("invalid_auth")),
-            row(t0 - Duration::minutes(30), "accepted", None),
-        ];
-        state.apply_new(&rows, micros(t0) - windows[0].micros, t0);
-
-        let first = state.org_snapshots(t0, &windows).remove(0);
-        assert_eq!((first.windows[0].received, first.windows[0].rejected), (2, 1));
-        assert_eq!(first.windows[0].rejected_by_reason, [(RejectionReason::InvalidAuth, "401".into(), 1)]);
-        let later = state.org_snapshots(t0 + Duration::seconds(59), &windows).remove(0);
-        assert!(Arc::ptr_eq(&first, &later), "nothing left the window yet");
-
-        let after_edge = state.org_snapshots(t0 + Duration::seconds(61), &windows).remove(0);
-        assert_eq!((after_edge.windows[0].received, after_edge.windows[0].rejected), (1, 0));
-        assert!(after_edge.windows[0].rejected_by_reason.is_empty(), "pairs at 0 are not served");
-        assert_eq!(
-            state.rejected_totals(),
-            [(RejectionReason::InvalidAuth, "401".into(), 1)],
-            "counters stay"
-        );
-
-        let t1 = t0 + Duration::minutes(2);
-        state.apply_new(&[row(t1, "failed", None)], micros(t1) - windows[0].micros, t1);
-        let with_new_row = state.org_snapshots(t1, &windows).remove(0);
-        assert_eq!((with_new_row.windows[0].received, with_new_row.windows[0].failed), (2, 1));
-
-        let same = state.org_snapshots(t1, &windows).remove(0);
-        assert!(Arc::ptr_eq(&with_new_row, &same));
-        state.set_organizations(vec![org("https://b")]);
-        let moved = state.org_snapshots(t1, &windows).remove(0);
-        assert_eq!(moved.endpoint.as_ref().unwrap().url, "https://b");
-    }
-
-    /// With functions given, other functions' exits count nowhere: not in the exits, not in the
-    /// last error exit that takes the Edge Function down.
-    #[test]
-    fn other_functions_lifecycle_rows_are_ignored() {
-        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let exit = |function: &str, minutes: i64, event_type: &str, reason: Option<&str>| LifecycleRow {
-            occurred_at: t0 + Duration::minutes(minutes),
-            function_name: function.into(),
-            event_type: event_type.into(),
-            shutdown_reason: reason.map(Into::into),
-        };
-        let rows = [
-            exit("other", 0, "BootFailure", None),
-            exit("dynamics-webhook", 1, "Shutdown", Some("EarlyDrop")),
-            exit("other", 2, "Shutdown", Some("Memory")),
-            exit("0b9c-uuid", 3, "Shutdown", Some("EventLoopCompleted")),
-        ];
-        let watched = ["dynamics-webhook".to_string(), "0b9c-uuid".to_string()];
-        let mut state = State::default();
-        state.apply_lifecycle(&rows, &watched);
-        assert_eq!(state.last_error_exit(), None, "another function's crash does not take it down");
-        let mut exits: Vec<_> = state.edge_exits().iter().map(|x| (x.reason, x.error, x.count)).collect();
-        exits.sort();
-        assert_eq!(exits, [("EarlyDrop", false, 1), ("EventLoopCompleted", false, 1)]);
-
-        state.apply_lifecycle(&[exit("dynamics-webhook", 4, "UncaughtException", None)], &watched);
-        assert_eq!(state.last_error_exit(), Some(t0 + Duration::minutes(4)));
-
-        let mut every = State::default();
-        every.apply_lifecycle(&rows, &[]);
-        assert_eq!(every.last_error_exit(), Some(t0 + Duration::minutes(2)), "no functions given: all count");
-        assert_eq!(every.edge_exits().iter().map(|x| x.count).sum::<u64>(), 4);
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@
 
 mod orgs;
 mod process;
+mod sync;
 mod text004;
 
 use std::sync::{Arc, Mutex};
@@ -215,6 +216,8 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
             .map(|x| ([("reason", x.reason), ("error", if x.error { "true" } else { "false" })], x.count)),
     )?;
 
+    sync::encode(e, &s.sync)?;
+
     counters(
         e,
         "webhook_reprocess_requests",
@@ -307,6 +310,7 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         [
             ([("table", "webhook_events")], x.event_rows_read_total),
             ([("table", "edge_function_events")], x.lifecycle_rows_read_total),
+            ([("table", "sync_attempts")], x.attempt_rows_read_total),
         ],
     )?;
     Ok(())

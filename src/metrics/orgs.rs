@@ -21,7 +21,7 @@ use crate::snapshot::{OrgSnapshot, QueueSnapshot};
 type Descriptor = (&'static str, &'static str, MetricType);
 
 /// Families written from [`OrgSnapshot`]s (cached per org), in output order.
-const TRAFFIC: [Descriptor; 8] = [
+const TRAFFIC: [Descriptor; 12] = [
     ("webhook_endpoint", "The active webhook endpoint URL each organization's portal targets.", MetricType::Info),
     (
         "webhook_endpoint_url_changed_timestamp_seconds",
@@ -54,10 +54,30 @@ const TRAFFIC: [Descriptor; 8] = [
         "Time of the last payload received for the organization.",
         MetricType::Gauge,
     ),
+    (
+        "webhook_sync_window_items_synced",
+        "Queue items the portal sync service applied to the portal in the last `window`, exact at scrape time.",
+        MetricType::Gauge,
+    ),
+    (
+        "webhook_sync_window_items_given_up",
+        "Queue items the portal sync service gave up on in the last `window`; only when above 0.",
+        MetricType::Gauge,
+    ),
+    (
+        "webhook_sync_window_events_unaccounted",
+        "Accepted payloads of the last `window` neither synced, nor waiting or in flight, nor given up; only when above 0.",
+        MetricType::Gauge,
+    ),
+    (
+        "webhook_sync_last_success_timestamp_seconds",
+        "Time of the organization's last successful sync to the portal.",
+        MetricType::Gauge,
+    ),
 ];
 
 /// Families written from [`QueueSnapshot`]s at every scrape (the oldest item ages by the second).
-const QUEUE: [Descriptor; 3] = [
+const QUEUE: [Descriptor; 5] = [
     (
         "webhook_queue_depth",
         "Sync-queue items waiting (state pending); only while the organization has some.",
@@ -71,6 +91,16 @@ const QUEUE: [Descriptor; 3] = [
     (
         "webhook_queue_oldest_age_seconds",
         "Age of the oldest waiting sync-queue item; only while the organization has some.",
+        MetricType::Gauge,
+    ),
+    (
+        "webhook_queue_in_flight",
+        "Sync-queue items a worker holds (state processing); only when above 0.",
+        MetricType::Gauge,
+    ),
+    (
+        "webhook_queue_lease_expired",
+        "In-flight sync-queue items whose lease ran out (their worker vanished); only when above 0.",
         MetricType::Gauge,
     ),
 ];
@@ -195,6 +225,26 @@ fn block(o: &Arc<OrgSnapshot>) -> Block {
         );
     }
     end(&text, 7);
+    for w in &o.windows {
+        let labels = [("org", org), ("window", &*w.window)];
+        sample(&mut text, "webhook_sync_window_items_synced", &labels, Value::Int(w.synced));
+    }
+    end(&text, 8);
+    for w in o.windows.iter().filter(|w| w.given_up > 0) {
+        let labels = [("org", org), ("window", &*w.window)];
+        sample(&mut text, "webhook_sync_window_items_given_up", &labels, Value::Int(w.given_up));
+    }
+    end(&text, 9);
+    for w in o.windows.iter().filter(|w| w.unaccounted > 0) {
+        let labels = [("org", org), ("window", &*w.window)];
+        sample(&mut text, "webhook_sync_window_events_unaccounted", &labels, Value::Int(w.unaccounted));
+    }
+    end(&text, 10);
+    if let Some(t) = o.last_synced {
+        let t = Value::Float(seconds(t));
+        sample(&mut text, "webhook_sync_last_success_timestamp_seconds", &[("org", org)], t);
+    }
+    end(&text, 11);
     Block { figures: Arc::clone(o), text, ends }
 }
 
@@ -203,7 +253,7 @@ fn write_queues(out: &mut String, queues: &[QueueSnapshot], headers: &[String; Q
         return;
     }
     out.push_str(&headers[0]);
-    for q in queues {
+    for q in queues.iter().filter(|q| q.depth > 0) {
         sample(out, "webhook_queue_depth", &[("org", q.org.as_str())], Value::Int(q.depth));
     }
     out.push_str(&headers[1]);
@@ -220,6 +270,14 @@ fn write_queues(out: &mut String, queues: &[QueueSnapshot], headers: &[String; Q
         if let Some(age) = q.oldest_age_seconds {
             sample(out, "webhook_queue_oldest_age_seconds", &[("org", q.org.as_str())], Value::Float(age));
         }
+    }
+    out.push_str(&headers[3]);
+    for q in queues.iter().filter(|q| q.in_flight > 0) {
+        sample(out, "webhook_queue_in_flight", &[("org", q.org.as_str())], Value::Int(q.in_flight));
+    }
+    out.push_str(&headers[4]);
+    for q in queues.iter().filter(|q| q.lease_expired > 0) {
+        sample(out, "webhook_queue_lease_expired", &[("org", q.org.as_str())], Value::Int(q.lease_expired));
     }
 }
 

@@ -21,6 +21,7 @@ mod read;
 pub mod reprocess;
 mod sql;
 mod sqlite;
+pub mod sync;
 pub mod types;
 mod writer;
 

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 
 use super::postgres::read::PgReadTx;
 use super::sqlite::read::SqliteReadTx;
-use super::{Batch, EventAggregate, EventRow, LifecycleRow, OpenWriter, OrgRow, Position, QueueStat, Result};
+use super::{
+    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, OpenEventRow,
+    OpenWriter, OrgRow, Position, QueueStat, Result,
+};
 
 /// Everything read through it is as of one moment of the store.
 pub enum ReadTx {
@@ -38,9 +41,22 @@ impl ReadTx {
         }
     }
 
+    /// The same for `sync_attempts`.
+    pub fn attempts_position(&self) -> Position {
+        match self {
+            ReadTx::Postgres(tx) => tx.position(),
+            ReadTx::Sqlite(tx) => tx.attempts_position(),
+        }
+    }
+
     /// How many deleting statements have run on `webhook_events`; moves when rows are deleted.
     pub fn deletions(&self) -> i64 {
         each!(self, tx => tx.marks.deletions)
+    }
+
+    /// How many deleting statements have run on `sync_attempts`; moves when rows are deleted.
+    pub fn sync_deletions(&self) -> i64 {
+        each!(self, tx => tx.marks.sync_deletions)
     }
 
     /// How many writing statements have run on `organizations`; moves when they change.
@@ -55,6 +71,35 @@ impl ReadTx {
     /// Waiting sync-queue items per stored `org_id`.
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
         each!(self, tx => tx.queue_stats().await)
+    }
+
+    /// Events with an open sync-queue item (waiting or in flight).
+    pub async fn live_events(&mut self) -> Result<Vec<EventKey>> {
+        each!(self, tx => tx.live_events().await)
+    }
+
+    /// Totals of every sync attempt ever logged, deleted ones included.
+    pub async fn attempt_totals(&mut self) -> Result<Vec<AttemptAggregate>> {
+        each!(self, tx => tx.attempt_totals().await)
+    }
+
+    /// Successes and give-ups logged after `since`, for the windows.
+    pub async fn attempts_since(&mut self, since: DateTime<Utc>) -> Result<Vec<AttemptRow>> {
+        each!(self, tx => tx.attempts_since(since).await)
+    }
+
+    pub async fn count_attempts_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
+        each!(self, tx => tx.count_attempts_since(since).await)
+    }
+
+    /// Accepted events received after `since` that are not synced yet.
+    pub async fn open_events(&mut self, since: DateTime<Utc>) -> Result<Vec<OpenEventRow>> {
+        each!(self, tx => tx.open_events(since).await)
+    }
+
+    /// Attempts logged after `pos` and visible now, at most `limit`.
+    pub async fn new_attempts(&mut self, pos: &Position, limit: i64) -> Result<Batch<AttemptRow>> {
+        each!(self, tx => tx.new_attempts(pos, limit).await)
     }
 
     /// Totals of every event ever committed, deleted ones included.

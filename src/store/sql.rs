@@ -11,7 +11,35 @@ pub const TOTALS_OP: &str =
     "reading webhook_event_totals (if it does not exist: webhook-health-exporter migrate)";
 
 /// The event columns the collector reads (the fields of `EventRow`).
-pub const EVENT_COLUMNS: &str = "org_id, received_at, outcome, http_status, rejection_reason";
+pub const EVENT_COLUMNS: &str = "event_id, org_id, received_at, outcome, http_status, rejection_reason";
+
+/// The attempt columns the collector reads (the fields of `AttemptRow`).
+pub const ATTEMPT_COLUMNS: &str =
+    "event_id, org_id, finished_at, outcome, error_class, http_status, received_at";
+
+/// Totals of every attempt ever logged, from the rollup the insert trigger keeps (migration 0007).
+/// SQLite stores the rollup's NULLs as '' / 0 / -1 (its key must conflict): `nullif` reads both alike.
+pub const ATTEMPT_TOTALS: &str = "SELECT org_id, outcome, nullif(error_class, '') AS error_class,
+        nullif(http_status, 0) AS http_status, CASE WHEN lag_le > 0 THEN lag_le END AS lag_le,
+        CAST(sum(count) AS bigint) AS count, CAST(sum(lag_sum) AS double precision) AS lag_sum,
+        max(last_finished_at) AS last_finished_at
+     FROM sync_attempt_totals GROUP BY org_id, outcome, error_class, http_status, lag_le";
+pub const ATTEMPT_TOTALS_OP: &str =
+    "reading sync_attempt_totals (if it does not exist: webhook-health-exporter migrate)";
+
+/// The logged attempts the window gauges count (successes and give-ups).
+pub const WINDOW_OUTCOMES: &str = "outcome IN ('succeeded', 'gave_up')";
+
+/// Accepted events received after `$1` without a logged success, and whether one was given up:
+/// what the collector must watch until it is synced (read at start and after deletions only).
+pub const OPEN_EVENTS: &str = "SELECT e.event_id, e.org_id, e.received_at,
+        EXISTS (SELECT 1 FROM sync_attempts g WHERE g.event_id = e.event_id AND g.outcome = 'gave_up') AS given_up
+     FROM webhook_events e
+     WHERE e.received_at > $1 AND e.outcome = 'accepted'
+       AND NOT EXISTS (SELECT 1 FROM sync_attempts s WHERE s.event_id = e.event_id AND s.outcome = 'succeeded')";
+
+/// The ids of events with an open queue item (waiting or in flight).
+pub const LIVE_EVENTS: &str = "SELECT event_id FROM sync_queue WHERE state IN ('pending', 'processing')";
 
 /// The lifecycle columns the collector reads (the fields of `LifecycleRow`).
 pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shutdown_reason";
@@ -19,12 +47,15 @@ pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shu
 pub const ORGANIZATIONS: &str = "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
      FROM organizations ORDER BY org_id";
 
-/// Waiting items per org; `reprocess_count` is the backend's way to count flagged rows.
-pub fn queue_stats(reprocess_count: &str) -> String {
+/// Open items per org; `now` is the backend's current time (leases that ran out before it).
+pub fn queue_stats(now: &str) -> String {
     format!(
-        "SELECT org_id, count(*) AS depth, {reprocess_count} AS reprocess_depth,
-                min(enqueued_at) AS oldest_enqueued_at
-         FROM sync_queue WHERE state = 'pending' GROUP BY org_id"
+        "SELECT org_id, count(CASE WHEN state = 'pending' THEN 1 END) AS depth,
+                count(CASE WHEN state = 'pending' AND reprocess THEN 1 END) AS reprocess_depth,
+                min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest_enqueued_at,
+                count(CASE WHEN state = 'processing' THEN 1 END) AS in_flight,
+                count(CASE WHEN state = 'processing' AND lease_until < {now} THEN 1 END) AS lease_expired
+         FROM sync_queue WHERE state IN ('pending', 'processing') GROUP BY org_id"
     )
 }
 

@@ -56,6 +56,8 @@ pub struct Marks {
     pub deletions: i64,
     /// Writing statements on `organizations`.
     pub organization_changes: i64,
+    /// Deleting statements on `sync_attempts` (migration 0007).
+    pub sync_deletions: i64,
 }
 
 /// A transaction that has written to the log tables and not ended yet: its rows are not
@@ -71,6 +73,7 @@ pub struct OpenWriter {
 /// A webhook event as the collector needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
+    pub event_id: EventKey,
     pub org_id: String,
     pub received_at: DateTime<Utc>,
     pub outcome: String,
@@ -106,13 +109,85 @@ pub struct OrgRow {
     pub active: bool,
 }
 
-/// Waiting sync-queue items of one organization.
+/// Open sync-queue items of one organization: waiting (`pending`) and in flight (`processing`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct QueueStat {
     pub org_id: String,
+    /// Waiting items.
     pub depth: i64,
     pub reprocess_depth: i64,
     pub oldest_enqueued_at: Option<DateTime<Utc>>,
+    /// Items a worker holds.
+    pub in_flight: i64,
+    /// Of those, items whose lease ran out: their worker vanished, and the next claim returns them.
+    pub lease_expired: i64,
+}
+
+/// One logged attempt of the sync service, as the collector needs it (`sync_attempts`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub event_id: EventKey,
+    pub org_id: String,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: String,
+    pub error_class: Option<String>,
+    pub http_status: Option<i32>,
+    /// The event's, copied when the attempt was recorded (None when it was not found).
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// A group of logged attempts with identical labels, from the totals rollup.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptAggregate {
+    pub org_id: String,
+    pub outcome: String,
+    pub error_class: Option<String>,
+    pub http_status: Option<i32>,
+    /// Upper bound of the lag bucket of successful attempts (None otherwise).
+    pub lag_le: Option<f64>,
+    pub count: i64,
+    pub lag_sum: f64,
+    pub last_finished_at: DateTime<Utc>,
+}
+
+/// An accepted event not synced yet (at the read's snapshot), and whether it was given up.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenEventRow {
+    pub event_id: EventKey,
+    pub org_id: String,
+    pub received_at: DateTime<Utc>,
+    pub given_up: bool,
+}
+
+/// An event id as either backend stores it: `uuid` on PostgreSQL, text on SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct EventKey(pub Uuid);
+
+impl sqlx::Type<sqlx::Postgres> for EventKey {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <Uuid as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for EventKey {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <Uuid as sqlx::Decode<sqlx::Postgres>>::decode(value).map(EventKey)
+    }
+}
+
+impl sqlx::Type<sqlx::Sqlite> for EventKey {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for EventKey {
+    /// A stored id that is not a UUID (the column is plain text) becomes the nil id: it counts as
+    /// a row, and no attempt can name it.
+    fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Sqlite>>::decode(value)?;
+        Ok(EventKey(Uuid::parse_str(text).unwrap_or_default()))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -17,20 +17,31 @@ use webhook_health_exporter::store::{ConnectOptions, IngestedLifecycleEvent, New
 use crate::api_support::seed;
 
 const ROLE_SCRIPT: &str = "deploy/postgres/exporter_role.psql";
-const PASSWORD: &str = "test-only-exporter";
+pub(crate) const PASSWORD: &str = "test-only-exporter";
 
 /// Runs the roles script as the database owner (the test's admin), as the compose stack does.
 fn apply_role_script(db_url: &str, role: &str, password: Option<&str>) -> std::process::Output {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ROLE_SCRIPT);
+    apply_script(ROLE_SCRIPT, "WHE_EXPORTER_DB_PASSWORD", db_url, role, password)
+}
+
+/// Runs a role script of deploy/postgres, its password (if any) in `password_env`.
+pub(crate) fn apply_script(
+    script: &str,
+    password_env: &str,
+    db_url: &str,
+    role: &str,
+    password: Option<&str>,
+) -> std::process::Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let mut cmd = Command::new("psql");
     cmd.arg(db_url)
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v"])
         .arg(format!("role={role}"))
         .arg("-f")
         .arg(&script)
-        .env_remove("WHE_EXPORTER_DB_PASSWORD");
+        .env_remove(password_env);
     if let Some(p) = password {
-        cmd.env("WHE_EXPORTER_DB_PASSWORD", p);
+        cmd.env(password_env, p);
     }
     cmd.output().unwrap_or_else(|e| match e.kind() {
         ErrorKind::NotFound => panic!("`psql` is needed for this test: run scripts/install-test-deps.sh"),
@@ -38,7 +49,7 @@ fn apply_role_script(db_url: &str, role: &str, password: Option<&str>) -> std::p
     })
 }
 
-fn role_url(db_url: &str, role: &str) -> String {
+pub(crate) fn role_url(db_url: &str, role: &str) -> String {
     let mut url = url::Url::parse(db_url).unwrap();
     url.set_username(role).unwrap();
     url.set_password(Some(PASSWORD)).unwrap();
@@ -50,7 +61,7 @@ fn command(event: Uuid) -> ReprocessCommand {
 }
 
 /// SQLSTATE 42501, insufficient_privilege (also "must be owner of table").
-fn assert_refused(what: &str, result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) {
+pub(crate) fn assert_refused(what: &str, result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) {
     let e = result.expect_err(&format!("the exporter role may {what}"));
     let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
     assert_eq!(code.as_deref(), Some("42501"), "{what}: expected a permission error, got {e}");
@@ -166,10 +177,20 @@ async fn exercise(db_url: String, owner: Store, role: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_role_does_its_work_and_nothing_else() {
+    with_role("whe_exporter", exercise).await;
+}
+
+/// Runs `body` with a fresh database, its owner's store and a role name of its own, then drops
+/// the role even when the body failed.
+pub(crate) async fn with_role<F, Fut>(prefix: &str, body: F)
+where
+    F: FnOnce(String, Store, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (db_url, owner) = crate::support::fresh_postgres().await;
     // Roles are cluster-wide and other tests run at the same time: a name of its own.
-    let role = format!("whe_exporter_{}", Uuid::new_v4().simple());
-    let body = tokio::spawn(exercise(db_url.clone(), owner, role.clone())).await;
+    let role = format!("{prefix}_{}", Uuid::new_v4().simple());
+    let body = tokio::spawn(body(db_url.clone(), owner, role.clone())).await;
 
     // Drop the role even when the test failed: its grants in this database first.
     let mut admin = PgConnection::connect(&db_url).await.unwrap();

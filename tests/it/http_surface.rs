@@ -4,17 +4,33 @@ use crate::support;
 
 use std::process::Command;
 
+use std::time::Duration;
+
 use chrono::Utc;
+use webhook_health_exporter::domain::sync::{SyncErrorClass, SyncOutcome};
 use webhook_health_exporter::simulate::{self, SimConfig};
+use webhook_health_exporter::store::sync::{Claim, Finish};
 
 async fn sqlite_with_traffic() -> (String, tempfile::TempDir) {
     let (url, store, dir) = support::fresh_sqlite().await;
     let sim =
         SimConfig { seed: 5, orgs: 6, events: 3_000, days: 1.0, end: Utc::now(), ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
+    // The sync service's sparse series: a success, a give-up, an item whose worker vanished (its
+    // lease ran out) and an item deleted without a success (an unaccounted event).
+    let claim = Claim { worker: "w", limit: 2, lease: Duration::from_secs(60), max_attempts: 3 };
+    let items = store.sync_claim(&claim).await.unwrap();
+    let gave_up = Finish::failed(SyncOutcome::GaveUp, SyncErrorClass::InvalidData, Some(422), "bad");
+    for (item, finish) in items.iter().zip([Finish::succeeded(), gave_up]) {
+        assert!(store.sync_finish(item.item_id, item.attempt, &finish).await.unwrap());
+    }
+    let vanished = Claim { lease: Duration::from_millis(1), limit: 1, ..claim };
+    assert_eq!(store.sync_claim(&vanished).await.unwrap().len(), 1);
+    let lose = "DELETE FROM sync_queue WHERE id = (SELECT max(id) FROM sync_queue WHERE state = 'pending')";
+    assert_eq!(support::execute(&store, lose).await, 1);
     // A pending reprocess item, so that the series that exist only while there is one are served.
     let flag =
-        "UPDATE sync_queue SET state = 'pending', reprocess = 1 WHERE id = (SELECT min(id) FROM sync_queue)";
+        "UPDATE sync_queue SET state = 'pending', reprocess = 1 WHERE id = (SELECT min(id) FROM sync_queue WHERE state = 'pending')";
     assert_eq!(support::execute(&store, flag).await, 1, "the simulator enqueues accepted payloads");
     (url, dir)
 }

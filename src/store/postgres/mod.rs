@@ -9,6 +9,7 @@ pub mod queue;
 pub mod read;
 pub mod reprocess;
 pub mod snapshot;
+pub mod sync;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -79,24 +80,37 @@ impl PgStore {
         Ok(())
     }
 
-    /// Folds the rows the insert trigger appended to `webhook_event_totals` into one per group.
-    /// Sums are unchanged at every moment, for every reader: the rows go and their sum comes in
-    /// one statement. Replicas may run it at the same time; each folds rows the other did not.
+    /// Folds the rows the insert triggers appended to `webhook_event_totals` and
+    /// `sync_attempt_totals` into one per group. Sums are unchanged at every moment, for every
+    /// reader: the rows go and their sum comes in one statement. Replicas may run it at the same
+    /// time; each folds rows the other did not.
     pub async fn compact_event_totals(&self) -> Result<u64> {
-        let op = "compacting webhook_event_totals";
-        timed(self.timeout, op, async {
-            let done = sqlx::query(
+        let mut folded = 0;
+        for (op, sql) in [
+            (
+                "compacting webhook_event_totals",
                 "WITH gone AS (DELETE FROM webhook_event_totals
                                RETURNING org_id, outcome, http_status, rejection_reason, count, last_received_at)
                  INSERT INTO webhook_event_totals
                         (org_id, outcome, http_status, rejection_reason, count, last_received_at)
                  SELECT org_id, outcome, http_status, rejection_reason, sum(count), max(last_received_at)
                  FROM gone GROUP BY org_id, outcome, http_status, rejection_reason",
-            )
-            .execute(&self.pool)
-            .await?;
-            Ok(done.rows_affected())
-        })
-        .await
+            ),
+            (
+                "compacting sync_attempt_totals",
+                "WITH gone AS (DELETE FROM sync_attempt_totals
+                               RETURNING org_id, outcome, error_class, http_status, lag_le, count, lag_sum,
+                                         last_finished_at)
+                 INSERT INTO sync_attempt_totals
+                        (org_id, outcome, error_class, http_status, lag_le, count, lag_sum, last_finished_at)
+                 SELECT org_id, outcome, error_class, http_status, lag_le, sum(count), sum(lag_sum),
+                        max(last_finished_at)
+                 FROM gone GROUP BY org_id, outcome, error_class, http_status, lag_le",
+            ),
+        ] {
+            let done = timed(self.timeout, op, sqlx::query(sql).execute(&self.pool)).await?;
+            folded += done.rows_affected();
+        }
+        Ok(folded)
     }
 }

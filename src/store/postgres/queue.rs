@@ -11,9 +11,6 @@ use uuid::Uuid;
 use crate::store::reprocess::q;
 use crate::store::{Result, StoreError};
 
-/// The SQL that counts a reprocess-flagged row.
-pub const REPROCESS_COUNT: &str = "count(*) FILTER (WHERE reprocess)";
-
 /// The sync service's side: marks up to `limit` of the oldest pending items done.
 pub async fn work_off(pool: &PgPool, org_id: &str, limit: i64) -> Result<u64> {
     let done = sqlx::query(

@@ -12,8 +12,9 @@ use sqlx::{FromRow, Postgres, Transaction};
 use super::snapshot::{Delta, PgSnapshot};
 use super::PgStore;
 use crate::store::{
-    sql, timed, Batch, Cursor, EventAggregate, EventRow, LifecycleRow, Marks, OpenWriter, OrgRow, Position,
-    Positioned, QueueStat, Result, StoreError,
+    sql, timed, AttemptAggregate, AttemptRow, Batch, Cursor, EventAggregate, EventKey, EventRow,
+    LifecycleRow, Marks, OpenEventRow, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result,
+    StoreError,
 };
 
 pub struct PgReadTx {
@@ -22,25 +23,37 @@ pub struct PgReadTx {
     pub(crate) marks: Marks,
     /// Read by the opening statement, handed out once.
     queue: Vec<QueueStat>,
+    live: Vec<EventKey>,
     writers: Vec<OpenWriter>,
     timeout: Duration,
 }
 
-/// The refresh's opening statement: its snapshot, the two trigger marks, the queue and the open
-/// writers in one round trip (each statement of a refresh is a round trip on the scrape's path).
-/// The two row sets travel as JSON arrays.
+/// The refresh's opening statement: its snapshot, the three trigger marks, the queue, the events
+/// with an open queue item and the open writers in one round trip (each statement of a refresh is
+/// a round trip on the scrape's path). Two row sets travel as JSON arrays, the ids as `uuid[]`.
 fn opening_sql() -> String {
     format!(
         "SELECT pg_current_snapshot()::text,
                 (SELECT statements FROM webhook_event_deletions),
                 (SELECT statements FROM webhook_organization_changes),
+                (SELECT statements FROM sync_attempt_deletions),
                 (SELECT coalesce(json_agg(q), '[]') FROM ({queue}) AS q),
+                ARRAY({live}),
                 (SELECT coalesce(json_agg(w), '[]') FROM ({OPEN_WRITERS}) AS w)",
-        queue = sql::queue_stats(super::queue::REPROCESS_COUNT)
+        queue = sql::queue_stats("now()"),
+        live = sql::LIVE_EVENTS,
     )
 }
 
-type Opening = (String, Option<i64>, Option<i64>, Json<Vec<QueueStat>>, Json<Vec<OpenWriter>>);
+type Opening = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Json<Vec<QueueStat>>,
+    Vec<uuid::Uuid>,
+    Json<Vec<OpenWriter>>,
+);
 
 /// Transactions holding a write lock on a log table: rows they wrote wait for their commit.
 /// `xact_start` is NULL for other roles' sessions without `pg_read_all_stats`.
@@ -48,7 +61,8 @@ const OPEN_WRITERS: &str = "SELECT l.virtualtransaction AS key, a.xact_start AS 
      FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
      WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND l.relation IN ('webhook_events'::regclass, 'edge_function_events'::regclass)
+       AND l.relation IN ('webhook_events'::regclass, 'edge_function_events'::regclass,
+                          'sync_attempts'::regclass)
        AND l.pid <> pg_backend_pid()";
 
 /// Rows of `table` that became visible between two snapshots, after a cursor, in `(tx_id, id)`
@@ -95,19 +109,23 @@ impl PgStore {
             Ok((tx, opening))
         })
         .await
-        .and_then(|(tx, (text, deletions, organization_changes, queue, writers))| {
-            Ok(PgReadTx {
-                tx,
-                snapshot: PgSnapshot::parse(&text)?,
-                marks: Marks {
-                    deletions: deletions.unwrap_or(0),
-                    organization_changes: organization_changes.unwrap_or(0),
-                },
-                queue: queue.0,
-                writers: writers.0,
-                timeout: self.timeout,
-            })
-        })
+        .and_then(
+            |(tx, (text, deletions, organization_changes, sync_deletions, queue, live, writers))| {
+                Ok(PgReadTx {
+                    tx,
+                    snapshot: PgSnapshot::parse(&text)?,
+                    marks: Marks {
+                        deletions: deletions.unwrap_or(0),
+                        organization_changes: organization_changes.unwrap_or(0),
+                        sync_deletions: sync_deletions.unwrap_or(0),
+                    },
+                    queue: queue.0,
+                    live: live.into_iter().map(EventKey).collect(),
+                    writers: writers.0,
+                    timeout: self.timeout,
+                })
+            },
+        )
     }
 }
 
@@ -125,6 +143,58 @@ impl PgReadTx {
     /// As of the transaction's snapshot (read by its opening statement).
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
         Ok(std::mem::take(&mut self.queue))
+    }
+
+    /// As of the transaction's snapshot (read by its opening statement).
+    pub async fn live_events(&mut self) -> Result<Vec<EventKey>> {
+        Ok(std::mem::take(&mut self.live))
+    }
+
+    pub async fn attempt_totals(&mut self) -> Result<Vec<AttemptAggregate>> {
+        let tx = &mut self.tx;
+        timed(self.timeout, sql::ATTEMPT_TOTALS_OP, sqlx::query_as(sql::ATTEMPT_TOTALS).fetch_all(&mut **tx))
+            .await
+    }
+
+    pub async fn attempts_since(&mut self, since: DateTime<Utc>) -> Result<Vec<AttemptRow>> {
+        let tx = &mut self.tx;
+        let sql = format!(
+            "SELECT {} FROM sync_attempts WHERE finished_at > $1 AND {}",
+            sql::ATTEMPT_COLUMNS,
+            sql::WINDOW_OUTCOMES
+        );
+        timed(
+            self.timeout,
+            "reading recent sync attempts",
+            sqlx::query_as(&sql).bind(since).fetch_all(&mut **tx),
+        )
+        .await
+    }
+
+    pub async fn count_attempts_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
+        let tx = &mut self.tx;
+        let sql =
+            format!("SELECT count(*) FROM sync_attempts WHERE finished_at > $1 AND {}", sql::WINDOW_OUTCOMES);
+        timed(
+            self.timeout,
+            "counting recent sync attempts",
+            sqlx::query_scalar(&sql).bind(since).fetch_one(&mut **tx),
+        )
+        .await
+    }
+
+    pub async fn open_events(&mut self, since: DateTime<Utc>) -> Result<Vec<OpenEventRow>> {
+        let tx = &mut self.tx;
+        timed(
+            self.timeout,
+            "reading events not synced yet",
+            sqlx::query_as(sql::OPEN_EVENTS).bind(since).fetch_all(&mut **tx),
+        )
+        .await
+    }
+
+    pub async fn new_attempts(&mut self, pos: &Position, limit: i64) -> Result<Batch<AttemptRow>> {
+        self.new_rows("sync_attempts", sql::ATTEMPT_COLUMNS, "reading new sync attempts", pos, limit).await
     }
 
     pub async fn event_totals(&mut self) -> Result<Vec<EventAggregate>> {

@@ -3,6 +3,7 @@
 pub mod queue;
 pub mod read;
 pub mod reprocess;
+pub mod sync;
 
 use std::str::FromStr;
 use std::time::Duration;

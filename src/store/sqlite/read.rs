@@ -9,14 +9,15 @@ use sqlx::{FromRow, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::store::{
-    sql, timed, Batch, EventAggregate, EventRow, LifecycleRow, Marks, OpenWriter, OrgRow, Position,
-    Positioned, QueueStat, Result, StoreError,
+    sql, timed, AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, Marks,
+    OpenEventRow, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
 };
 
 pub struct SqliteReadTx {
     tx: Transaction<'static, Sqlite>,
     last_event: i64,
     last_lifecycle: i64,
+    last_attempt: i64,
     pub(crate) marks: Marks,
     timeout: Duration,
 }
@@ -25,16 +26,20 @@ impl SqliteStore {
     pub async fn begin_read(&self) -> Result<SqliteReadTx> {
         timed(self.timeout, "starting a read", async {
             let mut tx = self.pool.begin().await?;
-            let (last_event, last_lifecycle, deletions, organization_changes): (
+            let (last_event, last_lifecycle, last_attempt, deletions, organization_changes, sync_deletions): (
                 i64,
                 i64,
+                i64,
+                Option<i64>,
                 Option<i64>,
                 Option<i64>,
             ) = sqlx::query_as(
                 "SELECT (SELECT coalesce(max(id), 0) FROM webhook_events),
                             (SELECT coalesce(max(id), 0) FROM edge_function_events),
+                            (SELECT coalesce(max(id), 0) FROM sync_attempts),
                             (SELECT statements FROM webhook_event_deletions),
-                            (SELECT statements FROM webhook_organization_changes)",
+                            (SELECT statements FROM webhook_organization_changes),
+                            (SELECT statements FROM sync_attempt_deletions)",
             )
             .fetch_one(&mut *tx)
             .await?;
@@ -42,9 +47,11 @@ impl SqliteStore {
                 tx,
                 last_event,
                 last_lifecycle,
+                last_attempt,
                 marks: Marks {
                     deletions: deletions.unwrap_or(0),
                     organization_changes: organization_changes.unwrap_or(0),
+                    sync_deletions: sync_deletions.unwrap_or(0),
                 },
                 timeout: self.timeout,
             })
@@ -62,6 +69,10 @@ impl SqliteReadTx {
         Position::Sqlite { id: self.last_lifecycle }
     }
 
+    pub fn attempts_position(&self) -> Position {
+        Position::Sqlite { id: self.last_attempt }
+    }
+
     pub async fn organizations(&mut self) -> Result<Vec<OrgRow>> {
         let tx = &mut self.tx;
         timed(self.timeout, "reading organizations", sqlx::query_as(sql::ORGANIZATIONS).fetch_all(&mut **tx))
@@ -69,9 +80,57 @@ impl SqliteReadTx {
     }
 
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
-        let sql = sql::queue_stats(super::queue::REPROCESS_COUNT);
+        let sql = sql::queue_stats("$1");
         let tx = &mut self.tx;
-        timed(self.timeout, "reading queue depth", sqlx::query_as(&sql).fetch_all(&mut **tx)).await
+        let q = sqlx::query_as(&sql).bind(ts(Utc::now()));
+        timed(self.timeout, "reading queue depth", q.fetch_all(&mut **tx)).await
+    }
+
+    pub async fn live_events(&mut self) -> Result<Vec<EventKey>> {
+        let tx = &mut self.tx;
+        timed(
+            self.timeout,
+            "reading open queue items",
+            sqlx::query_scalar(sql::LIVE_EVENTS).fetch_all(&mut **tx),
+        )
+        .await
+    }
+
+    pub async fn attempt_totals(&mut self) -> Result<Vec<AttemptAggregate>> {
+        let tx = &mut self.tx;
+        timed(self.timeout, sql::ATTEMPT_TOTALS_OP, sqlx::query_as(sql::ATTEMPT_TOTALS).fetch_all(&mut **tx))
+            .await
+    }
+
+    pub async fn attempts_since(&mut self, since: DateTime<Utc>) -> Result<Vec<AttemptRow>> {
+        let sql = format!(
+            "SELECT {} FROM sync_attempts WHERE finished_at > $1 AND {}",
+            sql::ATTEMPT_COLUMNS,
+            sql::WINDOW_OUTCOMES
+        );
+        let tx = &mut self.tx;
+        let q = sqlx::query_as(&sql).bind(ts(since));
+        timed(self.timeout, "reading recent sync attempts", q.fetch_all(&mut **tx)).await
+    }
+
+    pub async fn count_attempts_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
+        let sql =
+            format!("SELECT count(*) FROM sync_attempts WHERE finished_at > $1 AND {}", sql::WINDOW_OUTCOMES);
+        let tx = &mut self.tx;
+        let q = sqlx::query_scalar(&sql).bind(ts(since));
+        timed(self.timeout, "counting recent sync attempts", q.fetch_one(&mut **tx)).await
+    }
+
+    pub async fn open_events(&mut self, since: DateTime<Utc>) -> Result<Vec<OpenEventRow>> {
+        let tx = &mut self.tx;
+        let q = sqlx::query_as(sql::OPEN_EVENTS).bind(ts(since));
+        timed(self.timeout, "reading events not synced yet", q.fetch_all(&mut **tx)).await
+    }
+
+    pub async fn new_attempts(&mut self, pos: &Position, limit: i64) -> Result<Batch<AttemptRow>> {
+        let last = self.last_attempt;
+        self.new_rows("sync_attempts", sql::ATTEMPT_COLUMNS, "reading new sync attempts", pos, last, limit)
+            .await
     }
 
     pub async fn event_totals(&mut self) -> Result<Vec<EventAggregate>> {

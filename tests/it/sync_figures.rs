@@ -1,0 +1,317 @@
+//! The sync service's figures, on PostgreSQL and SQLite: every figure the exporter serves about
+//! what became of queued events equals a direct SQL count over the store, after history, after
+//! incremental reads, after a restart and across retention; and every way of losing an event
+//! (a queue item deleted, an item that never reached the queue, an item marked done without a
+//! logged success) shows as unaccounted while every other event does not.
+
+use std::collections::BTreeMap;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
+use webhook_health_exporter::domain::sync::{SyncErrorClass, SyncOutcome, LAG_BUCKETS};
+use webhook_health_exporter::snapshot::Snapshot;
+use webhook_health_exporter::store::sync::{Claim, Finish};
+use webhook_health_exporter::store::{sqlite_timestamp, NewEvent, NewOrganization, NewQueueItem, Store};
+
+use crate::support::{counts_since, execute};
+
+const WINDOWS: [(&str, i64); 2] = [("1h", 60), ("24h", 1440)];
+
+#[derive(Debug, Default, PartialEq)]
+struct Figures {
+    /// (window, org) -> count, only above 0.
+    synced: BTreeMap<(String, String), u64>,
+    given_up: BTreeMap<(String, String), u64>,
+    unaccounted: BTreeMap<(String, String), u64>,
+    /// "outcome/class/code" -> count.
+    attempts: BTreeMap<String, u64>,
+    /// Per bucket (not cumulative), +Inf last.
+    lag: Vec<u64>,
+    last_success: BTreeMap<String, i64>,
+    in_flight: BTreeMap<String, u64>,
+    lease_expired: BTreeMap<String, u64>,
+}
+
+const ORG: &str =
+    "CASE WHEN org_id IN (SELECT org_id FROM organizations WHERE active) THEN org_id ELSE '_unknown' END";
+
+async fn counted(store: &Store, sql: &str, since: DateTime<Utc>) -> BTreeMap<String, u64> {
+    counts_since(store, sql, since)
+        .await
+        .into_iter()
+        .map(|(k, n)| (k, n as u64))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+async fn times(store: &Store, sql: &str) -> Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> {
+    match store {
+        Store::Postgres(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
+        Store::Sqlite(s) => sqlx::query_as(sql).fetch_all(s.pool()).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn ground_truth(store: &Store, now: DateTime<Utc>) -> Figures {
+    let mut f = Figures::default();
+    for (label, minutes) in WINDOWS {
+        let since = now - Duration::minutes(minutes);
+        let per_org = |outcome: &str| {
+            format!("SELECT {ORG}, count(*) FROM sync_attempts WHERE outcome = '{outcome}' AND finished_at > $1 GROUP BY 1")
+        };
+        for (org, n) in counted(store, &per_org("succeeded"), since).await {
+            f.synced.insert((label.into(), org), n);
+        }
+        for (org, n) in counted(store, &per_org("gave_up"), since).await {
+            f.given_up.insert((label.into(), org), n);
+        }
+        let lost = format!(
+            "SELECT {ORG}, count(*) FROM webhook_events e
+             WHERE received_at > $1 AND outcome = 'accepted'
+               AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.event_id = e.event_id
+                               AND a.outcome IN ('succeeded', 'gave_up'))
+               AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_id = e.event_id
+                               AND q.state IN ('pending', 'processing'))
+             GROUP BY 1"
+        );
+        for (org, n) in counted(store, &lost, since).await {
+            f.unaccounted.insert((label.into(), org), n);
+        }
+    }
+    let epoch = DateTime::from_timestamp(0, 0).unwrap();
+    f.attempts = counted(
+        store,
+        "SELECT outcome || '/' || coalesce(error_class, 'none') || '/' || coalesce(CAST(http_status AS text), 'none'),
+                count(*) FROM sync_attempts WHERE finished_at > $1 GROUP BY 1",
+        epoch,
+    )
+    .await;
+    f.lag = vec![0; LAG_BUCKETS.len() + 1];
+    let successes = format!(
+        "SELECT {ORG}, finished_at, received_at FROM sync_attempts WHERE outcome = 'succeeded' ORDER BY finished_at"
+    );
+    for (org, finished, received) in times(store, &successes).await {
+        let last = f.last_success.entry(org).or_default();
+        *last = (*last).max(finished.timestamp_micros());
+        if let Some(received) = received {
+            let lag = ((finished - received).num_microseconds().unwrap() as f64 / 1e6).max(0.0);
+            f.lag[LAG_BUCKETS.iter().position(|b| lag <= *b).unwrap_or(LAG_BUCKETS.len())] += 1;
+        }
+    }
+    let queue = |cond: &str| {
+        format!("SELECT {ORG}, count(*) FROM sync_queue WHERE {cond} AND enqueued_at > $1 GROUP BY 1")
+    };
+    f.in_flight = counted(store, &queue("state = 'processing'"), epoch).await;
+    let expired = match store {
+        Store::Postgres(_) => "state = 'processing' AND lease_until < now()".to_string(),
+        Store::Sqlite(_) => {
+            format!("state = 'processing' AND lease_until < '{}'", sqlite_timestamp(Utc::now()))
+        }
+    };
+    f.lease_expired = counted(store, &queue(&expired), epoch).await;
+    f
+}
+
+fn served(s: &Snapshot) -> Figures {
+    let mut f = Figures::default();
+    for o in &s.orgs {
+        let org = o.org.to_string();
+        for w in &o.windows {
+            let key = (w.window.to_string(), org.clone());
+            for (map, n) in [
+                (&mut f.synced, w.synced),
+                (&mut f.given_up, w.given_up),
+                (&mut f.unaccounted, w.unaccounted),
+            ] {
+                if n > 0 {
+                    map.insert(key.clone(), n);
+                }
+            }
+        }
+        if let Some(t) = o.last_synced {
+            f.last_success.insert(org, t.timestamp_micros());
+        }
+    }
+    for (outcome, class, code, n) in &s.sync.attempts {
+        f.attempts.insert(format!("{outcome}/{class}/{code}"), *n);
+    }
+    f.lag = s.sync.lag.buckets.iter().map(|(_, n)| *n).collect();
+    for q in &s.queues {
+        if q.in_flight > 0 {
+            f.in_flight.insert(q.org.clone(), q.in_flight);
+        }
+        if q.lease_expired > 0 {
+            f.lease_expired.insert(q.org.clone(), q.lease_expired);
+        }
+    }
+    f
+}
+
+fn collector(store: &Store) -> std::sync::Arc<LogCollector> {
+    let labels: Vec<String> = WINDOWS.iter().map(|(l, _)| l.to_string()).collect();
+    let windows = webhook_health_exporter::config::parse_windows(&labels).unwrap();
+    LogCollector::new(store.clone(), CollectorConfig { windows, batch_size: 7, ..CollectorConfig::default() })
+}
+
+async fn assert_exact(store: &Store, collector: &LogCollector, what: &str) -> Figures {
+    let now = Utc::now();
+    collector.collect(now, Instant::now()).await.unwrap();
+    let truth = ground_truth(store, now).await;
+    assert_eq!(
+        served(&collector.snapshot(now)),
+        truth,
+        "{what}: the exporter's sync figures differ from SQL"
+    );
+    truth
+}
+
+fn accepted(org: &str, received_at: DateTime<Utc>) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        org_id: org.into(),
+        received_at,
+        outcome: "accepted",
+        http_status: 202,
+        rejection_reason: None,
+        error_detail: None,
+        entity_name: Some("contact".into()),
+        message_name: Some("Update".into()),
+        payload: None,
+    }
+}
+
+/// Accepted events with their queue items, as the Edge Function writes them.
+async fn receive(store: &Store, org: &str, n: usize, at: DateTime<Utc>, queued: bool) -> Vec<Uuid> {
+    let events: Vec<NewEvent> = (0..n).map(|_| accepted(org, at)).collect();
+    store.insert_events(&events).await.unwrap();
+    if queued {
+        let items: Vec<NewQueueItem> = events
+            .iter()
+            .map(|e| NewQueueItem { org_id: org.into(), event_id: e.event_id, enqueued_at: at })
+            .collect();
+        store.enqueue(&items).await.unwrap();
+    }
+    events.iter().map(|e| e.event_id).collect()
+}
+
+fn claim(worker: &str, limit: i64, lease_ms: u64) -> Claim<'_> {
+    Claim { worker, limit, lease: StdDuration::from_millis(lease_ms), max_attempts: 3 }
+}
+
+async fn work(store: &Store, limit: i64, finish: &Finish) -> usize {
+    let items = store.sync_claim(&claim("w1", limit, 60_000)).await.unwrap();
+    for item in &items {
+        assert!(store.sync_finish(item.item_id, item.attempt, finish).await.unwrap());
+    }
+    items.len()
+}
+
+async fn every_figure_is_exact(_url: String, store: Store) {
+    let now = Utc::now();
+    for org in ["alpha", "beta"] {
+        let o = NewOrganization {
+            org_id: org.into(),
+            display_name: org.into(),
+            endpoint_url: format!("https://{org}.example/hook"),
+            changed_at: now - Duration::days(3),
+        };
+        store.upsert_organization(&o).await.unwrap();
+    }
+    receive(&store, "beta", 6, now - Duration::minutes(90), true).await;
+    receive(&store, "alpha", 30, now - Duration::minutes(10), true).await;
+    receive(&store, "ghost", 3, now - Duration::minutes(5), true).await;
+
+    // The oldest items first: beta's all synced, 90 minutes after they arrived.
+    assert_eq!(work(&store, 6, &Finish::succeeded()).await, 6);
+    let c = collector(&store);
+    let f = assert_exact(&store, &c, "history").await;
+    assert_eq!(f.synced.get(&("24h".into(), "beta".into())), Some(&6));
+    assert!(f.unaccounted.is_empty(), "nothing lost yet: {f:?}");
+
+    // A steady mix: successes, retries (503), give-ups (422), and unknown classes folded.
+    work(&store, 6, &Finish::succeeded()).await;
+    let mut retry =
+        Finish::failed(SyncOutcome::Retrying, SyncErrorClass::PortalUnavailable, Some(503), "down");
+    retry.retry_in = StdDuration::ZERO;
+    work(&store, 2, &retry).await;
+    work(
+        &store,
+        2,
+        &Finish::failed(SyncOutcome::GaveUp, SyncErrorClass::InvalidData, Some(422), "bad field"),
+    )
+    .await;
+    let f = assert_exact(&store, &c, "incremental").await;
+    assert_eq!(f.given_up.get(&("1h".into(), "alpha".into())), Some(&2));
+    assert!(f.attempts.contains_key("retrying/portal_unavailable/503"), "{f:?}");
+
+    // A worker vanishes mid-item: its items are in flight, then past their lease.
+    let held = store.sync_claim(&claim("w2", 3, 1)).await.unwrap();
+    assert_eq!(held.len(), 3);
+    tokio::time::sleep(StdDuration::from_millis(50)).await;
+    let f = assert_exact(&store, &c, "leases run out").await;
+    assert_eq!(f.lease_expired.values().sum::<u64>(), 3, "{f:?}");
+    // The next claim returns them, logging each abandoned attempt; its own items succeed.
+    work(&store, 4, &Finish::succeeded()).await;
+    let f = assert_exact(&store, &c, "abandoned").await;
+    assert_eq!(f.attempts.get("abandoned/worker_lost/none"), Some(&3), "{f:?}");
+
+    // The issue's hand test: a sync service giving up by writing the queue directly.
+    execute(
+        &store,
+        "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500'
+         WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 3)",
+    )
+    .await;
+    let f = assert_exact(&store, &c, "given up by hand").await;
+    assert_eq!(f.given_up.get(&("1h".into(), "alpha".into())), Some(&5), "{f:?}");
+    assert!(f.unaccounted.is_empty(), "a give-up is accounted for: {f:?}");
+
+    // Three ways to lose an event, each counted once.
+    execute(
+        &store,
+        "DELETE FROM sync_queue WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 2)",
+    )
+    .await;
+    receive(&store, "alpha", 2, now - Duration::minutes(2), false).await;
+    execute(
+        &store,
+        "UPDATE sync_queue SET state = 'done' WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'ghost' ORDER BY id LIMIT 1)",
+    )
+    .await;
+    let f = assert_exact(&store, &c, "losses").await;
+    assert_eq!(f.unaccounted.get(&("1h".into(), "alpha".into())), Some(&4), "{f:?}");
+    assert_eq!(f.unaccounted.get(&("24h".into(), "_unknown".into())), Some(&1), "{f:?}");
+
+    // Reprocessing a given-up event (a new flagged item) makes it waiting, not lost.
+    execute(
+        &store,
+        "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at, reprocess)
+         SELECT org_id, event_id, enqueued_at, updated_at, true FROM sync_queue WHERE state = 'failed' LIMIT 1",
+    )
+    .await;
+    let before = assert_exact(&store, &c, "reprocess enqueued").await;
+
+    // A restart reads it all back as history.
+    let restarted = collector(&store);
+    assert_eq!(assert_exact(&store, &restarted, "after a restart").await, before);
+
+    // Retention of the attempt log: windows and unaccounted events follow the table, counters,
+    // the histogram and last-success times stay (the totals rollup), also across a restart.
+    execute(&store, "DELETE FROM sync_attempts WHERE org_id = 'beta'").await;
+    for c in [&restarted, &collector(&store)] {
+        let now = Utc::now();
+        c.collect(now, Instant::now()).await.unwrap();
+        let (truth, got) = (ground_truth(&store, now).await, served(&c.snapshot(now)));
+        assert_eq!(got.synced, truth.synced, "retention: windows follow the table");
+        assert!(!got.synced.contains_key(&("24h".into(), "beta".into())));
+        assert_eq!(got.unaccounted, truth.unaccounted, "retention: what the table says of each event");
+        assert_eq!(
+            (&got.attempts, &got.lag, &got.last_success),
+            (&before.attempts, &before.lag, &before.last_success),
+            "retention: counters stay"
+        );
+    }
+}
+on_both_backends!(sync_figures_are_exact, super::every_figure_is_exact);
