@@ -29,6 +29,7 @@ mod exporter_role;
 mod http_router;
 mod http_surface;
 mod infrastructure_health;
+mod kubernetes;
 mod last_healthy_restart;
 mod lifecycle_ingest;
 mod lifecycle_mapping;
