@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{ts, SqliteStore};
 use crate::domain::sync::{SyncErrorClass, SyncOutcome};
-use crate::store::sync::{AttemptRecord, Claim, ClaimedItem, Finish};
+use crate::store::sync::{logged_class, logged_detail as detail, AttemptRecord, Claim, ClaimedItem, Finish};
 use crate::store::{timed, Result, StoreError};
 
 /// The one way into `sync_attempts` (as `sync_record_attempt()`): the event's `received_at` is
@@ -18,19 +18,6 @@ const RECORD: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT received_at FROM webhook_events WHERE event_id = $1),
              min($8, $9), $9, $10, $11, $12, $13)
      RETURNING id";
-
-/// The class an attempt is logged with, as `sync_error_class()` folds it.
-fn logged_class(outcome: SyncOutcome, class: Option<SyncErrorClass>) -> Option<&'static str> {
-    match outcome {
-        SyncOutcome::Succeeded => None,
-        SyncOutcome::Abandoned => Some(SyncErrorClass::WorkerLost.as_str()),
-        _ => Some(class.unwrap_or(SyncErrorClass::Other).as_str()),
-    }
-}
-
-fn detail(text: Option<&str>) -> Option<String> {
-    text.map(|t| t.chars().take(2000).collect())
-}
 
 async fn record(tx: &mut SqliteConnection, r: &AttemptRecord<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
     sqlx::query_scalar(RECORD)
