@@ -62,7 +62,7 @@ impl Default for SimConfig {
             end: Utc::now(),
             follow: false,
             rate: 20.0,
-            batch: 10_000,
+            batch: 2_000,
             ingest: None,
             sync: SyncPolicy::default(),
         }

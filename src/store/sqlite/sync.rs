@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
+use super::reprocess::json_list;
 use super::{ts, SqliteStore};
 use crate::domain::sync::{SyncErrorClass, SyncOutcome};
 use crate::store::sync::{logged_class, logged_detail as detail, AttemptRecord, Claim, ClaimedItem, Finish};
@@ -107,22 +108,28 @@ pub async fn claim(s: &SqliteStore, claim: &Claim<'_>) -> Result<Vec<ClaimedItem
             .execute(&mut *tx)
             .await?;
         }
-        let claimed: Vec<QueueRow> = sqlx::query_as(
-            "WITH claimed AS (
-                 UPDATE sync_queue SET state = 'processing', attempts = attempts + 1, claimed_by = $1,
-                        claimed_at = $2, lease_until = $3, updated_at = $2
-                 WHERE id IN (SELECT id FROM sync_queue
-                              WHERE state = 'pending' AND (visible_at IS NULL OR visible_at <= $2)
-                              ORDER BY enqueued_at, id LIMIT $4)
-                 RETURNING id, event_id, org_id, attempts, reprocess, enqueued_at)
-             SELECT c.id, c.event_id, c.org_id, c.attempts, c.reprocess, e.received_at, e.entity_name
-             FROM claimed c LEFT JOIN webhook_events e ON e.event_id = c.event_id
-             ORDER BY c.enqueued_at, c.id",
+        // SQLite takes no UPDATE inside WITH: the claimed ids first, then their rows.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE sync_queue SET state = 'processing', attempts = attempts + 1, claimed_by = $1,
+                    claimed_at = $2, lease_until = $3, updated_at = $2
+             WHERE id IN (SELECT id FROM sync_queue
+                          WHERE state = 'pending' AND (visible_at IS NULL OR visible_at <= $2)
+                          ORDER BY enqueued_at, id LIMIT $4)
+             RETURNING id",
         )
         .bind(claim.worker)
         .bind(ts(now))
         .bind(ts(now + chrono(claim.lease)))
         .bind(claim.limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let claimed: Vec<QueueRow> = sqlx::query_as(
+            "SELECT q.id, q.event_id, q.org_id, q.attempts, q.reprocess, e.received_at, e.entity_name
+             FROM sync_queue q LEFT JOIN webhook_events e ON e.event_id = q.event_id
+             WHERE q.id IN (SELECT value FROM json_each($1))
+             ORDER BY q.enqueued_at, q.id",
+        )
+        .bind(json_list(&ids))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
