@@ -7,6 +7,7 @@
         name: 'webhook-alerts',
         rules:
           (import 'alerts/traffic.libsonnet')($._config).rules
+          + (import 'alerts/sync.libsonnet')($._config).rules
           + (import 'alerts/monitor.libsonnet')($._config).rules,
       },
     ],

@@ -55,6 +55,38 @@
       queueOldestSeconds: 900,
       queueFor: '5m',
 
+      // WebhookSyncGiveUps: items the portal sync service gave up on, ABOVE this share of the
+      // items it finished (synced + given up) in the rolling hour, for an org whose hour held at
+      // least syncGiveUpMinFinished finished items. 20 = 1 / 5%: a single give-up never pages on
+      // its own (it is over 5% only of fewer than 20 items); two in a quiet hour do.
+      syncGiveUpRatio: 0.05,
+      syncGiveUpMinFinished: 20,
+      syncGiveUpFor: '5m',
+
+      // WebhookSyncStalled (per org) and WebhookSyncServiceDown (every org of a job): the oldest
+      // waiting item has waited MORE than syncStalledSeconds and no sync succeeded in that time.
+      syncStalledSeconds: 600,
+      // WebhookSyncServiceDown needs this many stalled orgs: with one, nothing tells a stopped
+      // service from that org's portal refusing every item (WebhookSyncStalled covers it).
+      syncServiceDownMinOrgs: 2,
+
+      // WebhookSyncLagHigh: the syncLagQuantile of the end-to-end lag (payload received -> synced)
+      // over syncLagRange ABOVE syncLagSeconds. Keep syncLagSeconds a bucket bound of
+      // webhook_sync_lag_seconds (..., 300, 600, 1800, ...): the alert is then exact ("more than
+      // 5% of the syncs took longer than 10 minutes"), not an interpolation inside a bucket.
+      syncLagQuantile: 0.95,
+      syncLagSeconds: 600,
+      syncLagRange: '15m',
+      syncLagFor: '10m',
+
+      // WebhookSyncEventsUnaccounted: accepted payloads of the day window that are neither
+      // synced, nor waiting, nor in flight, nor given up; held this long (a sync service that
+      // enqueues in a second transaction may show one for an instant).
+      syncUnaccountedFor: '5m',
+
+      // WebhookSyncLeaseExpired: items in flight whose lease ran out, for this long.
+      syncLeaseExpiredFor: '10m',
+
       // WebhookInfrastructureOutage
       outageFor: '1m',
       // WebhookExporterDown, WebhookExporterAbsent, WebhookLogStoreDown

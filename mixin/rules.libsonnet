@@ -48,6 +48,28 @@ local promql = import 'lib/promql.libsonnet';
             record: r.rejectedAuthRatio,
             expr: '%s / %s' % [r.rejectedAuth, r.received],
           },
+          {
+            // Queue items the portal sync service synced in the rolling hour (dense: 0 included).
+            record: r.synced,
+            expr: m.perOrg(m.synced(hour)),
+          },
+          {
+            // Queue items it gave up on in the rolling hour. The exporter serves this only while
+            // above 0: the synced series supplies the 0, so that the ratio exists for every org.
+            record: r.givenUp,
+            expr: '%s\nor on (job, org)\n0 * %s' % [m.perOrg(m.givenUp(hour)), r.synced],
+          },
+          {
+            // Items finished either way in the rolling hour: the give-up ratio's denominator.
+            record: r.finished,
+            expr: '%s + %s' % [r.synced, r.givenUp],
+          },
+          {
+            // Share (0..1) of the hour's finished items that were given up. An org that finished
+            // nothing in the hour gives 0/0 = NaN, which compares false: no alert.
+            record: r.givenUpRatio,
+            expr: '%s / %s' % [r.givenUp, r.finished],
+          },
         ],
       },
       {

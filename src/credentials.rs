@@ -17,10 +17,15 @@ pub fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
     hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
-/// `(scheme, credential)` of the `Authorization` header; None when absent, not ASCII, without a
-/// credential or longer than [`MAX_CREDENTIAL_BYTES`].
+/// `(scheme, credential)` of the `Authorization` header; None when absent, sent more than once
+/// (ambiguous: which one a proxy or a peer would have checked is unknown, so neither counts), not
+/// ASCII, without a credential or longer than [`MAX_CREDENTIAL_BYTES`].
 pub fn authorization(headers: &HeaderMap) -> Option<(&str, &str)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
     let (scheme, credential) = value.split_once(' ')?;
     let credential = credential.trim();
     if credential.is_empty() || credential.len() > MAX_CREDENTIAL_BYTES {
@@ -55,6 +60,18 @@ mod tests {
         assert_eq!(bearer(&headers(&format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_BYTES + 1)))), None);
         assert_eq!(bearer(&HeaderMap::new()), None);
         assert_eq!(authorization(&headers("Basic b3BzOng=")), Some(("Basic", "b3BzOng=")));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused_in_either_order() {
+        for (first, second) in
+            [("Bearer good", "Bearer bad"), ("Bearer bad", "Bearer good"), ("Bearer good", "Bearer good")]
+        {
+            let mut h = headers(first);
+            h.append(header::AUTHORIZATION, HeaderValue::from_static(second));
+            assert_eq!(authorization(&h), None, "{first} then {second}");
+            assert_eq!(bearer(&h), None);
+        }
     }
 
     #[test]

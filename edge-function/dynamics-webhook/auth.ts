@@ -11,7 +11,13 @@ export function checkAuth(
   url: URL,
   config: Pick<Config, "keys" | "keyHeader" | "keyQueryParam">,
 ): AuthResult {
-  const presented = headers.get(config.keyHeader) ?? url.searchParams.get(config.keyQueryParam);
+  const inQuery = url.searchParams.getAll(config.keyQueryParam);
+  // Two keys in the query are ambiguous, never "the first one" (two headers arrive joined by a
+  // comma, and match no key either).
+  if (!headers.has(config.keyHeader) && inQuery.length > 1) {
+    return { ok: false, reason: "invalid_auth" };
+  }
+  const presented = headers.get(config.keyHeader) ?? inQuery[0] ?? null;
   if (presented === null || presented.trim() === "") return { ok: false, reason: "missing_auth" };
   // Every configured key is compared (no early exit), so timing tells nothing about which matched.
   let match = false;

@@ -210,9 +210,56 @@ Deno.test("a probe (GET) is answered 405 and is not a payload", async () => {
   assert.equal(d.sink.rows.length, 0);
 });
 
-Deno.test("a row that cannot be written still gets its status, and the error is not thrown", async () => {
+Deno.test("a row that cannot be written is answered 503, a status Dataverse delivers again", async () => {
   const d = deps();
   d.sink.record = () => Promise.reject(new Error("database down"));
   const res = await send(d, { key: "wrong" });
-  assert.equal(res.status, 401);
+  assert.equal(res.status, 503);
+  assert.equal(res.json.outcome, "not_recorded");
+  // Neither the queue nor the failed row: the payload is nowhere, so it must come again.
+  d.sink.failAccept = true;
+  assert.equal((await send(d)).status, 503);
+});
+
+Deno.test("a claim that cannot be an org id is stored as _unknown, its text in the detail", async () => {
+  const d = deps();
+  for (
+    const path of [
+      "/dynamics-webhook/contoso%00",
+      "/dynamics-webhook/con%FFtoso",
+      "/dynamics-webhook/a.b",
+    ]
+  ) {
+    assert.equal((await send(d, { path })).status, 404, path);
+    const row = d.sink.rows.at(-1)!;
+    assert.equal(row.orgId, "_unknown", path);
+    assert.match(row.errorDetail!, /is not an organization id/);
+  }
+  // With a wrong key as well: invalid_auth, counted under _unknown (a key guess is seen).
+  await send(d, { path: "/dynamics-webhook/contoso%00", key: "guess" });
+  assert.deepEqual(
+    [d.sink.rows.at(-1)!.orgId, d.sink.rows.at(-1)!.rejectionReason],
+    ["_unknown", "invalid_auth"],
+  );
+});
+
+Deno.test("two keys in the query are ambiguous: invalid_auth, whichever comes first", async () => {
+  const d = deps();
+  for (const q of ["code=current-key&code=wrong", "code=wrong&code=current-key"]) {
+    const res = await send(d, { key: null, path: `/dynamics-webhook/contoso?${q}` });
+    assert.equal(res.json.reason, "invalid_auth", q);
+  }
+  assert.equal(
+    (await send(d, { key: null, path: "/dynamics-webhook/contoso?code=current-key" })).status,
+    202,
+  );
+});
+
+Deno.test("a body jsonb cannot hold keeps its bytes on the row", async () => {
+  const d = deps();
+  // An emoji cut in half: valid JSON, refused by jsonb.
+  const body = JSON.stringify(context({ Note: "HALF" })).replace("HALF", "\\ud83d");
+  const res = await send(d, { body });
+  assert.equal(res.status, 202);
+  assert.deepEqual(d.sink.rows[0].rawBody, new TextEncoder().encode(body));
 });

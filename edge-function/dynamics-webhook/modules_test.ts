@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { installLifecycleHooks, shutdownReason } from "./lifecycle.ts";
 import { RateLimiter } from "./limiter.ts";
 import { claimedOrg, OrgResolver } from "./org.ts";
+import { columns, jsonbHolds, rawOnly, storableText } from "./columns.ts";
 import { parseContext, payloadEventId, readBody, type RemoteExecutionContext } from "./payload.ts";
 import { context } from "./test_support.ts";
 
@@ -55,7 +56,18 @@ Deno.test("auth: missing versus invalid, compared in constant time", () => {
 
 Deno.test("readBody: within the limit, over it by Content-Length, over it while streaming", async () => {
   const small = new Request("http://x/", { method: "POST", body: "hello" });
-  assert.deepEqual(await readBody(small, 5), { kind: "ok", text: "hello" });
+  assert.deepEqual(await readBody(small, 5), {
+    kind: "ok",
+    bytes: new TextEncoder().encode("hello"),
+    text: "hello",
+  });
+  // Not UTF-8: read with a replacement character, the bytes kept as they came.
+  const cut = new Request("http://x/", {
+    method: "POST",
+    body: new Uint8Array([0x22, 0xed, 0x22]),
+  });
+  const read = await readBody(cut, 5);
+  assert.deepEqual(read.kind === "ok" && [read.text, [...read.bytes]], ['"\ufffd"', [34, 237, 34]]);
   const announced = new Request("http://x/", {
     method: "POST",
     body: "0123456789",
@@ -232,4 +244,47 @@ Deno.test("lifecycle: an unhandled rejection is recorded and handled; a failing 
     throw new Error("no");
   });
   other.dispatchEvent(new CustomEvent("beforeunload", { detail: { reason: "cpu" } }));
+});
+
+Deno.test("columns: texts PostgreSQL stores, the body as jsonb text or as its bytes", () => {
+  assert.equal(storableText("a\u0000b\u001fc\td\ud83d", 100), "a\\u0000b\\u001fc\td\ufffd");
+  assert.equal(storableText("x".repeat(10), 3), "xxx");
+  assert.equal(jsonbHolds({ a: ["ok", { "k\u0000": 1 }] }), false);
+  assert.equal(jsonbHolds({ a: "\ud83d\ude00" }), true);
+  assert.equal(jsonbHolds({ a: "\ude00" }), false);
+  const base = {
+    eventId: "e",
+    orgId: "contoso",
+    outcome: "rejected" as const,
+    httpStatus: 400,
+    rejectionReason: "invalid_payload" as const,
+    errorDetail: "why",
+    correlationId: null,
+    entityName: null,
+    messageName: "Create\u0000",
+    payload: null,
+    rawBody: null,
+  };
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const exact = '{"n": 1e400}';
+  const json = columns({ ...base, payload: JSON.parse(exact), rawBody: enc(exact) });
+  assert.deepEqual([json.payloadJson, json.payloadRaw, json.messageName], [
+    exact,
+    null,
+    "Create\\u0000",
+  ]);
+  for (
+    const [body, payload, why] of [
+      ['{"a":"\\u0000"}', { a: "\u0000" }, /\\u0000 or a lone surrogate/],
+      ["not json", null, /not a JSON object/],
+      [new Uint8Array([0x7b, 0xff, 0x7d]), null, /not UTF-8/],
+    ] as const
+  ) {
+    const bytes = typeof body === "string" ? enc(body) : body;
+    const c = columns({ ...base, payload, rawBody: bytes });
+    assert.deepEqual([c.payloadJson, c.payloadRaw], [null, bytes]);
+    assert.match(c.errorDetail!, why);
+  }
+  const refused = rawOnly({ ...base, payload: JSON.parse(exact), rawBody: enc(exact) }, "22003");
+  assert.deepEqual([refused.payloadJson, refused.payloadRaw], [null, enc(exact)]);
 });

@@ -4,7 +4,12 @@
 
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-/** The org a request claims, as stored in webhook_events.org_id; null when it claims none. */
+/** Whether a claim can name an organization (organizations.org_id's own CHECK). */
+export function isOrgId(claim: string): boolean {
+  return SLUG.test(claim);
+}
+
+/** The org a request claims (lowercased, trimmed, at most 100 characters); null when none. */
 export function claimedOrg(url: URL, headers: Headers, functionName: string): string | null {
   const segments = url.pathname.split("/").filter((s) => s !== "");
   const at = segments.indexOf(functionName);
@@ -51,7 +56,7 @@ export class OrgResolver {
   ) {}
 
   async resolve(orgId: string | null): Promise<OrgState> {
-    if (orgId === null || !SLUG.test(orgId)) return "unknown";
+    if (orgId === null || !isOrgId(orgId)) return "unknown";
     const hit = this.#cache.get(orgId);
     if (hit && hit.until > this.now()) return hit.state;
     const row = await this.lookup(orgId);

@@ -19,7 +19,7 @@ export interface RemoteExecutionContext {
 }
 
 export type BodyResult =
-  | { kind: "ok"; text: string }
+  | { kind: "ok"; bytes: Uint8Array; text: string }
   | { kind: "too_large"; bytes: number };
 
 /**
@@ -32,7 +32,7 @@ export async function readBody(req: Request, max: number): Promise<BodyResult> {
     await req.body?.cancel().catch(() => {});
     return { kind: "too_large", bytes: announced };
   }
-  if (req.body === null) return { kind: "ok", text: "" };
+  if (req.body === null) return { kind: "ok", bytes: new Uint8Array(0), text: "" };
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let bytes = 0;
@@ -52,7 +52,8 @@ export async function readBody(req: Request, max: number): Promise<BodyResult> {
     all.set(c, at);
     at += c.length;
   }
-  return { kind: "ok", text: new TextDecoder().decode(all) };
+  // Not UTF-8 is read with replacement characters; the bytes themselves are kept (columns.ts).
+  return { kind: "ok", bytes: all, text: new TextDecoder().decode(all) };
 }
 
 export type ParseResult =

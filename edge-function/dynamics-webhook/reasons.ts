@@ -22,6 +22,11 @@ export const ACCEPTED_STATUS = 202;
 // written again on its own as `failed`, as docs/log-store.md defines the outcome.
 export const FAILED_STATUS = 500;
 
+// No row could be written (the log store refused or is down): nothing is counted, so the sender
+// must deliver again, and Dataverse retries only after 502, 503 or 504.
+export const NOT_RECORDED_STATUS = 503;
+
 // What the exporter counts under org="_unknown" anyway; org slugs cannot start with "_", so this
-// never names a real organization. Used when a request claims no org at all.
+// never names a real organization. Used when a request claims no org, or a claim that cannot be
+// an org id (a NUL, a percent sign, a dot...).
 export const NO_ORG = "_unknown";

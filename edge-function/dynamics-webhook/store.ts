@@ -2,9 +2,12 @@
 //
 // Rules of docs/log-store.md kept here: tx_id is never written (its default, the writing
 // transaction, is how the exporter reads new rows exactly once); an accepted row and its
-// sync_queue item commit together or not at all; rows are insert-only.
+// sync_queue item commit together or not at all; rows are insert-only; a row is written whatever
+// the bytes of its request (columns.ts), so only a store that is down or refusing writes leaves a
+// request without its row.
 
 import postgres from "postgres";
+import { type Columns, columns, rawOnly, storableText } from "./columns.ts";
 import type { EventRow, EventSink } from "./handler.ts";
 import type { OrgLookup } from "./org.ts";
 
@@ -34,27 +37,19 @@ export class PgStore implements EventSink {
   };
 
   async accept(row: EventRow): Promise<"accepted" | "duplicate"> {
-    return await this.sql.begin(async (tx) => {
-      // ON CONFLICT instead of catching the unique violation: the transaction stays usable and a
-      // concurrent first delivery is waited for, then seen.
-      const inserted = await insertEvent(tx, row, true);
-      if (inserted.length === 0) return "duplicate" as const;
-      await tx`INSERT INTO sync_queue (org_id, event_id) VALUES (${row.orgId}, ${row.eventId})`;
-      return "accepted" as const;
-    });
+    return await refusedAsJsonb(row, (cols) =>
+      this.sql.begin(async (tx) => {
+        // ON CONFLICT instead of catching the unique violation: the transaction stays usable and a
+        // concurrent first delivery is waited for, then seen.
+        const inserted = await insertEvent(tx, row, cols, true);
+        if (inserted.length === 0) return "duplicate" as const;
+        await tx`INSERT INTO sync_queue (org_id, event_id) VALUES (${cols.orgId}, ${row.eventId})`;
+        return "accepted" as const;
+      }));
   }
 
   async record(row: EventRow): Promise<void> {
-    try {
-      await insertEvent(this.sql, row, false);
-    } catch (e) {
-      // Valid JSON that jsonb refuses (a \u0000 in a string): keep the row, drop the payload.
-      if ((e as { code?: string }).code !== "22P05" || row.payload === null) throw e;
-      const detail = `${row.errorDetail ?? ""} (payload not storable as jsonb: ${
-        (e as Error).message
-      })`;
-      await insertEvent(this.sql, { ...row, payload: null, errorDetail: detail.trim() }, false);
-    }
+    await refusedAsJsonb(row, (cols) => insertEvent(this.sql, row, cols, false));
   }
 
   /** One edge_function_events row (the function's own lifecycle, best-effort). */
@@ -66,23 +61,39 @@ export class PgStore implements EventSink {
   ): Promise<void> {
     await this.sql`
       INSERT INTO edge_function_events (function_name, event_type, shutdown_reason, detail)
-      VALUES (${functionName}, ${eventType}, ${shutdownReason}, ${detail.slice(0, 2000)})`;
+      VALUES (${functionName}, ${eventType}, ${shutdownReason}, ${storableText(detail, 2000)})`;
+  }
+}
+
+/**
+ * Runs `write` with the row's columns; if PostgreSQL refuses the payload as jsonb after all (a data
+ * exception, SQLSTATE class 22: a number beyond numeric's range, a database not in UTF-8), once
+ * more with the payload as bytes. Anything else (the store is down) is thrown.
+ */
+async function refusedAsJsonb<T>(row: EventRow, write: (cols: Columns) => Promise<T>): Promise<T> {
+  const cols = columns(row);
+  try {
+    return await write(cols);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (cols.payloadJson === null || typeof code !== "string" || !code.startsWith("22")) throw e;
+    return await write(rawOnly(row, `${code} ${(e as Error).message}`));
   }
 }
 
 function insertEvent(
   sql: postgres.Sql | postgres.TransactionSql,
   row: EventRow,
+  c: Columns,
   skipDuplicate: boolean,
 ) {
-  const payload = row.payload === null || row.payload === undefined
-    ? null
-    : sql.json(row.payload as postgres.JSONValue);
   // received_at is the database's now(), the clock the exporter's windows are counted against.
+  // The payload goes as text cast to jsonb: the body itself, not a re-serialization of it.
   return sql`
     INSERT INTO webhook_events (event_id, org_id, outcome, http_status, rejection_reason,
-        error_detail, correlation_id, entity_name, message_name, payload)
-    VALUES (${row.eventId}, ${row.orgId}, ${row.outcome}, ${row.httpStatus}, ${row.rejectionReason},
-        ${row.errorDetail}, ${row.correlationId}, ${row.entityName}, ${row.messageName}, ${payload})
+        error_detail, correlation_id, entity_name, message_name, payload, payload_raw)
+    VALUES (${row.eventId}, ${c.orgId}, ${row.outcome}, ${row.httpStatus}, ${row.rejectionReason},
+        ${c.errorDetail}, ${c.correlationId}, ${c.entityName}, ${c.messageName},
+        ${c.payloadJson}::text::jsonb, ${c.payloadRaw})
     ${skipDuplicate ? sql`ON CONFLICT (event_id) DO NOTHING RETURNING id` : sql``}`;
 }

@@ -58,6 +58,37 @@ local sqlVar = 'postgres_datasource';
   fixedColor(color):: ['color', { mode: 'fixed', fixedColor: color }],
   colorCell:: ['custom.cellOptions', { type: 'color-background', mode: 'basic' }],
 
+  // A table row's event opened in the exporter's admin page (columns `org` and `event_id`), where
+  // failed events can be re-enqueued for the portal sync service.
+  adminEventLink:: {
+    title: 'Open event ${__data.fields.event_id} in the exporter admin page',
+    url: '${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}',
+    targetBlank: true,
+  },
+
+  // The columns an event table shares (time, org, event_id, http_status), with
+  // `adminEventLink` as the table's data link.
+  eventColumns:: [
+    $.byName('http_status', [
+      $.colorCell,
+      ['displayName', 'HTTP status'],
+      ['thresholds', $.steps([['green', null], ['orange', 400], ['red', 500]])],
+    ]),
+    $.byName('time', [['custom.width', 190]]),
+    $.byName('event_id', [['displayName', 'Event id'], ['custom.width', 300]]),
+    $.byName('org', [['displayName', 'Organization']]),
+  ],
+
+  // A SQL target on the log store, as a table.
+  sql(c, refId, rawSql):: {
+    datasource: $.sqlDs(c),
+    editorMode: 'code',
+    format: 'table',
+    rawQuery: true,
+    rawSql: std.rstripChars(rawSql, '\n'),
+    refId: refId,
+  },
+
   // ---- targets
   prom(refId, expr, legend, instant=true, format=null):: {
     datasource: $.promDs,

@@ -45,7 +45,7 @@ function(c) {
 
   uid: d.uid,
   title: d.title,
-  description: 'Health of the Dynamics portal -> Edge Function webhook integration per organization: alerts, active endpoint, received/rejected payloads, rejection reasons, sync-queue depth and recent error events. Data from webhook-health-exporter (Prometheus) and its log store (PostgreSQL).',
+  description: 'Health of the Dynamics portal -> Edge Function webhook integration per organization: alerts, active endpoint, received/rejected payloads, rejection reasons, sync-queue depth, the portal sync service (synced, given up and unaccounted payloads, lag, recent give-ups) and recent error events. Data from webhook-health-exporter (Prometheus) and its log store (PostgreSQL).',
   tags: d.tags,
   editable: false,
   graphTooltip: 1,
@@ -88,22 +88,15 @@ function(c) {
         hide: false,
         iconColor: 'orange',
         name: 'Endpoint URL changes',
-        target: {
-          datasource: lib.sqlDs(c),
-          editorMode: 'code',
-          format: 'table',
-          rawQuery: true,
-          rawSql: std.rstripChars(|||
-            SELECT
-              o.endpoint_url_changed_at AS "time",
-              'Endpoint URL of ' || o.org_id || ' changed to ' || o.endpoint_url AS text,
-              o.org_id AS tags
-            FROM organizations AS o
-            WHERE $__timeFilter(o.endpoint_url_changed_at)
-              AND o.org_id ~ '^(${org:regex})$'
-          |||, '\n'),
-          refId: 'Anno',
-        },
+        target: lib.sql(c, 'Anno', |||
+          SELECT
+            o.endpoint_url_changed_at AS "time",
+            'Endpoint URL of ' || o.org_id || ' changed to ' || o.endpoint_url AS text,
+            o.org_id AS tags
+          FROM organizations AS o
+          WHERE $__timeFilter(o.endpoint_url_changed_at)
+            AND o.org_id ~ '^(${org:regex})$'
+        |||),
       },
     ],
   },
@@ -151,5 +144,6 @@ function(c) {
     (import 'panels/alerts.libsonnet')(c).panels
     + (import 'panels/traffic.libsonnet')(c).panels
     + (import 'panels/queue.libsonnet')(c).panels
+    + (import 'panels/sync.libsonnet')(c).panels
     + (import 'panels/history.libsonnet')(c).panels,
 }

@@ -46,6 +46,31 @@ local authReasons = ['missing_auth', 'invalid_auth'];
     // over all orgs, and told apart per org in the windows: docs/metrics.md, "The series budget")
     receivedRate(matchers, range):: 'rate(%s[%s])' % [sel('webhook_payloads_received_total', matchers), range],
 
+    // ---- the portal sync service (docs/metrics.md, "The sync service")
+    // Items synced (succeeded attempts finished) in the window, per org: dense, 0 included.
+    synced(matchers):: sel('webhook_sync_window_items_synced', matchers),
+    // Items given up in the window: a series only while above 0.
+    givenUp(matchers):: sel('webhook_sync_window_items_given_up', matchers),
+    // Accepted payloads of the window neither synced, waiting, in flight nor given up: a series
+    // only while above 0 (0 on a healthy pipeline).
+    unaccounted(matchers):: sel('webhook_sync_window_events_unaccounted', matchers),
+    // Last successful sync of the org (absent until its first).
+    lastSyncSuccess(matchers):: sel('webhook_sync_last_success_timestamp_seconds', matchers),
+    // Queue items: waiting (pending, sparse), in flight (processing, sparse), in flight past
+    // their lease (sparse), and the oldest waiting item's age (only while some wait).
+    waiting(matchers):: sel('webhook_queue_depth', matchers),
+    inFlight(matchers):: sel('webhook_queue_in_flight', matchers),
+    leaseExpired(matchers):: sel('webhook_queue_lease_expired', matchers),
+    oldestWaiting(matchers):: sel('webhook_queue_oldest_age_seconds', matchers),
+    // Over all orgs: attempts by outcome, error_class and code; the end-to-end lag histogram.
+    syncAttemptsRate(matchers, range):: 'rate(%s[%s])' % [sel('webhook_sync_attempts_total', matchers), range],
+    // The `quantile` of the lag (received -> synced) over `range`, one replica per job.
+    syncLagQuantile(quantile, matchers, range, by=[])::
+      'histogram_quantile(%s, %s)' % [
+        quantile,
+        self.dedup('rate(%s[%s])' % [sel('webhook_sync_lag_seconds_bucket', matchers), range], by + ['le']),
+      ],
+
     // ---- recording rules (rules.libsonnet), named level:metric:operations
     // (https://prometheus.io/docs/practices/rules/; alerting-rules/README.md explains them).
     local hour = '_' + c.windows.hour,
@@ -56,6 +81,11 @@ local authReasons = ['missing_auth', 'invalid_auth'];
       rejectedAuth: 'job_org:webhook_window_payloads_rejected_auth%s:max' % hour,
       rejectedRatio: 'job_org:webhook_window_payloads_rejected_per_received%s:ratio' % hour,
       rejectedAuthRatio: 'job_org:webhook_window_payloads_rejected_auth_per_received%s:ratio' % hour,
+      synced: 'job_org:webhook_sync_window_items_synced%s:max' % hour,
+      givenUp: 'job_org:webhook_sync_window_items_given_up%s:max' % hour,
+      // synced + given up: the items the sync service finished with in the hour.
+      finished: 'job_org:webhook_sync_window_items_finished%s:max' % hour,
+      givenUpRatio: 'job_org:webhook_sync_window_items_given_up_per_finished%s:ratio' % hour,
       receivedDayBaseline:
         'job_org:webhook_window_payloads_received%s:max_over_time%s' % [day, c.alerts.silenceBaselineStep],
     },

@@ -62,14 +62,16 @@ async fn call(app: &Router, method: &Method, path: &str, authorization: Option<&
     Answer { status: parts.status, headers: parts.headers, body }
 }
 
-/// Every operation of the OpenAPI document that does not waive its security: the document lists
-/// each endpoint, so a new one is checked here without this test being edited.
+/// Every operation of the OpenAPI document under the API's own security (`bearerAuth`, the
+/// default): the document lists each endpoint, so a new one is checked here without this test
+/// being edited.
 fn secured_operations() -> Vec<(Method, String)> {
     let doc: serde_json::Value = serde_json::from_str(super::openapi::TEMPLATE).unwrap();
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
-            if operation.get("security").is_some_and(|s| s.as_array().is_some_and(Vec::is_empty)) {
+            // Waived (the document itself), or the ingestion routes' own scheme (not this router's).
+            if operation.get("security").is_some_and(|s| s != &serde_json::json!([{"bearerAuth": []}])) {
                 continue;
             }
             out.push((method.to_uppercase().parse().unwrap(), path.clone()));

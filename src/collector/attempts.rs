@@ -53,10 +53,10 @@ impl LogCollector {
         let in_store = tx.count_attempts_since(since).await?;
         if in_store.max(0) as u64 != self.state.lock().unwrap().recent_attempt_count(window_start) {
             let recent = tx.attempts_since(since).await?;
-            let open = tx.open_events(since).await?;
+            let events = tx.events_since(since).await?;
             let mut state = self.state.lock().unwrap();
             state.replace_recent_attempts(&recent, window_start);
-            state.set_open_events(&open, window_start);
+            state.set_open_events(&events, &recent, window_start);
             drop(state);
             let mut p = self.progress.lock().unwrap();
             p.stats.window_rebuilds_total += 1;

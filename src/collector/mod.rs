@@ -291,7 +291,6 @@ impl LogCollector {
         let recent = tx.events_since(since).await?;
         let attempt_totals = tx.attempt_totals().await?;
         let recent_attempts = tx.attempts_since(since).await?;
-        let open = tx.open_events(since).await?;
         let mut state = self.state.lock().unwrap();
         state.reset_events();
         state.reset_sync();
@@ -299,7 +298,7 @@ impl LogCollector {
         state.apply_recent(&recent, window_start);
         state.apply_attempt_aggregates(&attempt_totals, now);
         state.apply_recent_attempts(&recent_attempts, window_start);
-        state.set_open_events(&open, window_start);
+        state.set_open_events(&recent, &recent_attempts, window_start);
         let mut p = self.progress.lock().unwrap();
         p.event_position = Some(tx.events_position());
         p.attempt_position = Some(tx.attempts_position());
@@ -342,10 +341,10 @@ impl LogCollector {
         if in_store.max(0) as u64 != self.state.lock().unwrap().recent_count(window_start) {
             let recent = tx.events_since(since).await?;
             // Deleted accepted events leave the open ones too.
-            let open = tx.open_events(since).await?;
+            let attempts = tx.attempts_since(since).await?;
             let mut state = self.state.lock().unwrap();
             state.replace_recent(&recent, window_start);
-            state.set_open_events(&open, window_start);
+            state.set_open_events(&recent, &attempts, window_start);
             drop(state);
             let mut p = self.progress.lock().unwrap();
             p.stats.window_rebuilds_total += 1;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use super::postgres::read::PgReadTx;
 use super::sqlite::read::SqliteReadTx;
 use super::{
-    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, OpenEventRow,
-    OpenWriter, OrgRow, Position, QueueStat, Result,
+    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, OpenWriter,
+    OrgRow, Position, QueueStat, Result,
 };
 
 /// Everything read through it is as of one moment of the store.
@@ -90,11 +90,6 @@ impl ReadTx {
 
     pub async fn count_attempts_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
         each!(self, tx => tx.count_attempts_since(since).await)
-    }
-
-    /// Accepted events received after `since` that are not synced yet.
-    pub async fn open_events(&mut self, since: DateTime<Utc>) -> Result<Vec<OpenEventRow>> {
-        each!(self, tx => tx.open_events(since).await)
     }
 
     /// Attempts logged after `pos` and visible now, at most `limit`.

@@ -30,16 +30,11 @@ pub const ATTEMPT_TOTALS_OP: &str =
 /// The logged attempts the window gauges count (successes and give-ups).
 pub const WINDOW_OUTCOMES: &str = "outcome IN ('succeeded', 'gave_up')";
 
-/// Accepted events received after `$1` without a logged success, and whether one was given up:
-/// what the collector must watch until it is synced (read at start and after deletions only).
-pub const OPEN_EVENTS: &str = "SELECT e.event_id, e.org_id, e.received_at,
-        EXISTS (SELECT 1 FROM sync_attempts g WHERE g.event_id = e.event_id AND g.outcome = 'gave_up') AS given_up
-     FROM webhook_events e
-     WHERE e.received_at > $1 AND e.outcome = 'accepted'
-       AND NOT EXISTS (SELECT 1 FROM sync_attempts s WHERE s.event_id = e.event_id AND s.outcome = 'succeeded')";
-
 /// The ids of events with an open queue item (waiting or in flight).
-pub const LIVE_EVENTS: &str = "SELECT event_id FROM sync_queue WHERE state IN ('pending', 'processing')";
+/// One branch per state, each the predicate of a partial index (migrations 0001 and 0007), so the
+/// read follows the open items, not the whole queue's history, whatever the planner's statistics.
+pub const LIVE_EVENTS: &str = "SELECT event_id FROM sync_queue WHERE state = 'pending'
+     UNION ALL SELECT event_id FROM sync_queue WHERE state = 'processing'";
 
 /// The lifecycle columns the collector reads (the fields of `LifecycleRow`).
 pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shutdown_reason";
@@ -47,7 +42,8 @@ pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shu
 pub const ORGANIZATIONS: &str = "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
      FROM organizations ORDER BY org_id";
 
-/// Open items per org; `now` is the backend's current time (leases that ran out before it).
+/// Open items per org; `now` is the backend's current time (leases that ran out before it). One
+/// branch per state, as in [`LIVE_EVENTS`].
 pub fn queue_stats(now: &str) -> String {
     format!(
         "SELECT org_id, count(CASE WHEN state = 'pending' THEN 1 END) AS depth,
@@ -55,7 +51,11 @@ pub fn queue_stats(now: &str) -> String {
                 min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest_enqueued_at,
                 count(CASE WHEN state = 'processing' THEN 1 END) AS in_flight,
                 count(CASE WHEN state = 'processing' AND lease_until < {now} THEN 1 END) AS lease_expired
-         FROM sync_queue WHERE state IN ('pending', 'processing') GROUP BY org_id"
+         FROM (SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'pending'
+               UNION ALL
+               SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'processing')
+              AS q
+         GROUP BY org_id"
     )
 }
 

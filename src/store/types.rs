@@ -150,15 +150,6 @@ pub struct AttemptAggregate {
     pub last_finished_at: DateTime<Utc>,
 }
 
-/// An accepted event not synced yet (at the read's snapshot), and whether it was given up.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OpenEventRow {
-    pub event_id: EventKey,
-    pub org_id: String,
-    pub received_at: DateTime<Utc>,
-    pub given_up: bool,
-}
-
 /// An event id as either backend stores it: `uuid` on PostgreSQL, text on SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct EventKey(pub Uuid);

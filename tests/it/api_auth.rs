@@ -253,3 +253,36 @@ fn plaintext_tokens_in_the_configuration_are_refused() {
     assert!(stderr.contains("--api.token-sha256") && stderr.contains("hash-token"), "{stderr}");
     assert!(!stderr.contains(ADMIN_TOKEN), "the refused value is not echoed: {stderr}");
 }
+
+/// Two `Authorization` headers are ambiguous whatever their order (a good one first used to be
+/// taken): the API and the ingestion routes refuse them with 401, as they refuse a wrong token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_authorization_headers_are_refused_as_ambiguous() {
+    use crate::ingest_support::{self, INGEST_TOKEN};
+    let (url, _store, _dir) = support::fresh_sqlite().await;
+    let exporter = ingest_support::start(&url, &[]);
+    let client = reqwest::Client::new();
+    let routes = [
+        (reqwest::Method::GET, "/api/v1/events", ADMIN_TOKEN, ""),
+        (reqwest::Method::POST, "/api/v1/lifecycle/edge-runtime", INGEST_TOKEN, r#"{"events": []}"#),
+    ];
+    for (method, path, token, body) in routes {
+        let send = |values: Vec<String>| {
+            let mut req = client.request(method.clone(), exporter.url(path)).body(body);
+            for v in values {
+                req = req.header("authorization", v);
+            }
+            req.send()
+        };
+        let good = format!("Bearer {token}");
+        assert_eq!(send(vec![good.clone()]).await.unwrap().status(), 200, "{path} with one good header");
+        for pair in [
+            vec![good.clone(), "Bearer bad".into()],
+            vec!["Bearer bad".into(), good.clone()],
+            vec![good.clone(), good.clone()],
+        ] {
+            let res = send(pair.clone()).await.unwrap();
+            assert_eq!(res.status(), 401, "{path} with {pair:?}");
+        }
+    }
+}

@@ -33,7 +33,14 @@ fn deno_unit_tests_pass() {
 #[test]
 fn deno_check_lint_and_fmt_are_clean() {
     for args in [
-        &["check", "--frozen", "dynamics-webhook/index.ts", "event-worker/index.ts"][..],
+        &[
+            "check",
+            "--frozen",
+            "dynamics-webhook/index.ts",
+            "event-worker/index.ts",
+            "hostile/function_property.ts",
+            "hostile/exporter_fuzz.ts",
+        ][..],
         &["lint"],
         &["fmt", "--check"],
     ] {

@@ -22,6 +22,8 @@ mod dashboard_queries;
 mod dashboard_static;
 mod demo;
 mod edge_function;
+mod edge_function_hostile;
+mod exporter_hostile;
 mod exporter_role;
 mod http_router;
 mod http_surface;

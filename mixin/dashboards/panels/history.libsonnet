@@ -13,20 +13,20 @@ function(c) {
   local byReason = q.perOrg(q.rejectedByReason(hour), ['reason', 'code']),
 
   panels: [
-    lib.row(24, 'Traffic over time', 54),
+    lib.row(24, 'Traffic over time', 94),
 
     series(
       25,
       'Payloads received per second, per organization',
       'Rate of payloads reaching the endpoint per organization (rate of webhook_payloads_received_total over $__rate_interval). A drop to zero for an organization that normally sends is a silent failure.',
-      [0, 55, 12, 8],
+      [0, 95, 12, 8],
       [lib.prom('A', q.perOrg(rate(q.receivedRate)), '{{org}}', instant=false)],
     ),
     series(
       26,
       'Payloads rejected and failed in the rolling hour, per organization',
       'Rejected payloads (webhook_window_payloads_rejected) and payloads that failed in processing (webhook_window_payloads_failed) per organization in the hour before each point: exact counts, not rates.',
-      [12, 55, 12, 8],
+      [12, 95, 12, 8],
       [
         lib.prom('A', q.perOrg(q.rejected(hour)), '{{org}} rejected', instant=false),
         lib.prom('B', q.orZero(q.perOrg(q.failed(hour)), hour), '{{org}} failed', instant=false),
@@ -37,7 +37,7 @@ function(c) {
       27,
       'Rejections in the rolling hour by reason',
       'Rejected payloads by rejection reason over the selected organizations in the hour before each point (webhook_window_payloads_rejected_by_reason). Shows when a reason started.',
-      [0, 63, 12, 8],
+      [0, 103, 12, 8],
       [lib.prom('A', 'sum by (reason) (%s)' % byReason, '{{reason}}', instant=false)],
       stacking='normal',
       unit='short',
@@ -46,35 +46,27 @@ function(c) {
       28,
       'Rejections in the rolling hour by HTTP status',
       'Rejected payloads by the HTTP status the endpoint answered, over the selected organizations, in the hour before each point (webhook_window_payloads_rejected_by_reason). A wall of 401 is an unmirrored secret rotation.',
-      [12, 63, 12, 8],
+      [12, 103, 12, 8],
       [lib.prom('A', 'sum by (code) (%s)' % byReason, '{{code}}', instant=false)],
       stacking='normal',
       unit='short',
     ),
 
-    lib.row(29, 'Recent error events', 71),
+    lib.row(29, 'Recent error events', 111),
 
     lib.panel(
       30,
       'table',
       'Recent error events',
       'The newest 200 rejected or failed payloads in the dashboard time range for the selected organizations, read directly from the log store (webhook_events, read-only role). Click a row to open it in the exporter admin page, where failed events can be re-enqueued for the portal sync service with the reprocessing flag.',
-      [0, 72, 24, 12],
+      [0, 112, 24, 12],
       lib.defaults('none', [['green', null]], lib.tableCustom({ inspect: true, filterable: true }) + {
         noValue: 'No rejected or failed payloads in this time range',
-        links: [{
-          title: 'Open event ${__data.fields.event_id} in the exporter admin page',
-          url: '${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}',
-          targetBlank: true,
-        }],
+        links: [lib.adminEventLink],
       }),
-      [{
-        datasource: lib.sqlDs(c),
-        editorMode: 'code',
-        format: 'table',
-        rawQuery: true,
+      [
         // `${org:regex}`: see docs/dashboard.md ("$org in SQL").
-        rawSql: std.rstripChars(|||
+        lib.sql(c, 'A', |||
           SELECT
             e.received_at AS "time",
             e.org_id AS org,
@@ -89,22 +81,13 @@ function(c) {
             AND e.org_id ~ '^(${org:regex})$'
           ORDER BY e.received_at DESC
           LIMIT 200
-        |||, '\n'),
-        refId: 'A',
-      }],
-      [
-        lib.byName('http_status', [
-          lib.colorCell,
-          ['displayName', 'HTTP status'],
-          ['thresholds', lib.steps([['green', null], ['orange', 400], ['red', 500]])],
-        ]),
+        |||),
+      ],
+      lib.eventColumns + [
         lib.byName('outcome', [
           lib.colorCell,
           ['mappings', [lib.valueMap([['rejected', 'rejected', 'orange'], ['failed', 'failed', 'red']])]],
         ]),
-        lib.byName('time', [['custom.width', 190]]),
-        lib.byName('event_id', [['displayName', 'Event id'], ['custom.width', 300]]),
-        lib.byName('org', [['displayName', 'Organization']]),
         lib.byName('detail', [['custom.cellOptions', { type: 'auto', wrapText: false }]]),
       ],
       lib.tableOptions('time', desc=true),

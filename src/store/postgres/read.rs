@@ -13,8 +13,7 @@ use super::snapshot::{Delta, PgSnapshot};
 use super::PgStore;
 use crate::store::{
     sql, timed, AttemptAggregate, AttemptRow, Batch, Cursor, EventAggregate, EventKey, EventRow,
-    LifecycleRow, Marks, OpenEventRow, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result,
-    StoreError,
+    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
 };
 
 pub struct PgReadTx {
@@ -179,16 +178,6 @@ impl PgReadTx {
             self.timeout,
             "counting recent sync attempts",
             sqlx::query_scalar(&sql).bind(since).fetch_one(&mut **tx),
-        )
-        .await
-    }
-
-    pub async fn open_events(&mut self, since: DateTime<Utc>) -> Result<Vec<OpenEventRow>> {
-        let tx = &mut self.tx;
-        timed(
-            self.timeout,
-            "reading events not synced yet",
-            sqlx::query_as(sql::OPEN_EVENTS).bind(since).fetch_all(&mut **tx),
         )
         .await
     }

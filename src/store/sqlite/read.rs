@@ -10,7 +10,7 @@ use sqlx::{FromRow, Sqlite, Transaction};
 use super::{ts, SqliteStore};
 use crate::store::{
     sql, timed, AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, Marks,
-    OpenEventRow, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
+    OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
 };
 
 pub struct SqliteReadTx {
@@ -119,12 +119,6 @@ impl SqliteReadTx {
         let tx = &mut self.tx;
         let q = sqlx::query_scalar(&sql).bind(ts(since));
         timed(self.timeout, "counting recent sync attempts", q.fetch_one(&mut **tx)).await
-    }
-
-    pub async fn open_events(&mut self, since: DateTime<Utc>) -> Result<Vec<OpenEventRow>> {
-        let tx = &mut self.tx;
-        let q = sqlx::query_as(sql::OPEN_EVENTS).bind(ts(since));
-        timed(self.timeout, "reading events not synced yet", q.fetch_all(&mut **tx)).await
     }
 
     pub async fn new_attempts(&mut self, pos: &Position, limit: i64) -> Result<Batch<AttemptRow>> {

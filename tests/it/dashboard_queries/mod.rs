@@ -115,10 +115,12 @@ fn history(now: DateTime<Utc>) -> SimConfig {
     SimConfig { seed: 7, orgs: ORGS, events: HISTORY_EVENTS, days: 2.0, end: now, ..SimConfig::default() }
 }
 
-/// A fresh PostgreSQL log store with two days of simulated history ending now.
+/// A fresh PostgreSQL log store with two days of simulated history ending now, and the portal
+/// sync service's log of it.
 async fn simulated_log_store(now: DateTime<Utc>) -> (String, Store) {
     let (url, store) = support::fresh_postgres().await;
     simulate::run(&store, &history(now), std::future::pending()).await.expect("simulating history");
+    sync::sync_history(&url).await;
     (url, store)
 }
 
@@ -435,4 +437,5 @@ async fn alert_banners_follow_the_alerts(stack: &Stack, d: &Value) {
 }
 
 mod sql;
+mod sync;
 mod variables;

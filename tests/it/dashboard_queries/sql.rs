@@ -8,26 +8,29 @@ const READER_PASSWORD: &str = "test-only-reader";
 const READER_SCRIPT: &str = "deploy/postgres/init/grafana_reader.psql";
 const ERROR_EVENTS: &str = "panel 'Recent error events'";
 const URL_CHANGES: &str = "annotation 'Endpoint URL changes'";
+const SYNC_GIVE_UPS: &str = "panel 'Recent sync give-ups'";
 
-/// Applies deploy/postgres/init/grafana_reader.psql to the database as the compose stack does,
-/// and returns a URL that logs in as that role.
+/// Runs deploy/postgres/init/grafana_reader.psql with `psql` as the compose stack's init hook
+/// does, with GRAFANA_LOGSTORE_PASSWORD set to `password` or absent; `extra` goes before `-f`.
+fn run_reader_script(db_url: &str, password: Option<&str>, extra: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("psql");
+    cmd.arg(db_url).args(["-X", "-q"]).args(extra).arg("-f").arg(dash::repo().join(READER_SCRIPT));
+    cmd.env_remove("GRAFANA_LOGSTORE_PASSWORD");
+    if let Some(p) = password {
+        cmd.env("GRAFANA_LOGSTORE_PASSWORD", p);
+    }
+    cmd.output().unwrap_or_else(|e| match e.kind() {
+        ErrorKind::NotFound => panic!("`psql` is needed for this test: run scripts/install-test-deps.sh"),
+        _ => panic!("cannot run psql: {e}"),
+    })
+}
+
+/// Applies the reader script to the database and returns a URL that logs in as that role.
 fn grafana_reader(db_url: &str) -> String {
-    let script = dash::repo().join(READER_SCRIPT);
     // The role is cluster-wide: another test creating or altering it at the same moment makes
     // one of the two fail; the script is idempotent, so try again.
     for attempt in 1..=3 {
-        let out = Command::new("psql")
-            .arg(db_url)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-            .arg(&script)
-            .env("GRAFANA_LOGSTORE_PASSWORD", READER_PASSWORD)
-            .output()
-            .unwrap_or_else(|e| match e.kind() {
-                ErrorKind::NotFound => {
-                    panic!("`psql` is needed for this test: run scripts/install-test-deps.sh")
-                }
-                _ => panic!("cannot run psql: {e}"),
-            });
+        let out = run_reader_script(db_url, Some(READER_PASSWORD), &["-v", "ON_ERROR_STOP=1"]);
         if out.status.success() {
             break;
         }
@@ -40,8 +43,23 @@ fn grafana_reader(db_url: &str) -> String {
     url.to_string()
 }
 
+/// Without its password (absent or empty) the script fails with psql's error status, with or
+/// without the caller's ON_ERROR_STOP, before it touches the role: the init hook and a compose
+/// stack see the failure instead of a reader role that cannot log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reader_script_fails_without_its_password() {
+    let (url, _store) = support::fresh_postgres().await;
+    for (password, extra) in [(None, &[][..]), (None, &["-v", "ON_ERROR_STOP=1"][..]), (Some(""), &[][..])] {
+        let out = run_reader_script(&url, password, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "password {password:?}, {extra:?}: {stderr}");
+        assert!(stderr.contains("GRAFANA_LOGSTORE_PASSWORD is not set"), "{stderr}");
+        assert_eq!(stderr.matches("ERROR").count(), 1, "it stops at the first error: {stderr}");
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
-enum Cell {
+pub(super) enum Cell {
     Time(DateTime<Utc>),
     Text(String),
     Int(i64),
@@ -49,7 +67,7 @@ enum Cell {
 }
 
 impl Cell {
-    fn text(&self) -> &str {
+    pub(super) fn text(&self) -> &str {
         match self {
             Cell::Text(s) => s,
             other => panic!("{other:?} is not text"),
@@ -57,7 +75,7 @@ impl Cell {
     }
 }
 
-type Rows = Vec<BTreeMap<String, Cell>>;
+pub(super) type Rows = Vec<BTreeMap<String, Cell>>;
 
 /// Runs a dashboard query as Grafana does, inside a READ ONLY transaction.
 async fn run_read_only(conn: &mut PgConnection, at: &str, query: &str) -> Rows {
@@ -137,7 +155,7 @@ async fn every_sql_target_returns_the_expected_rows_as_the_read_only_role() {
     let names: BTreeSet<&str> = targets.iter().map(|(at, _)| at.as_str()).collect();
     assert_eq!(
         names,
-        BTreeSet::from([ERROR_EVENTS, URL_CHANGES]),
+        BTreeSet::from([ERROR_EVENTS, SYNC_GIVE_UPS, URL_CHANGES]),
         "a SQL target was added or renamed: give it expectations here"
     );
     let mut store = LogStore::prepare().await;
@@ -160,6 +178,10 @@ async fn every_sql_target_returns_the_expected_rows_as_the_read_only_role() {
                 if *name == ERROR_EVENTS {
                     check_error_events(&mut store.admin, &at, selection, (from, to), limit_of(raw), &rows)
                         .await;
+                } else if *name == SYNC_GIVE_UPS {
+                    let limit = limit_of(raw);
+                    sync::check_sync_give_ups(&mut store.admin, &at, selection, (from, to), limit, &rows)
+                        .await;
                 } else {
                     check_url_changes(&mut store.admin, &at, selection, (from, to), &rows).await;
                 }
@@ -173,28 +195,23 @@ async fn every_sql_target_returns_the_expected_rows_as_the_read_only_role() {
     );
 }
 
-/// The newest non-accepted events of the selected organizations in the range, at most LIMIT.
-async fn check_error_events(
+/// The rows of an event table are the newest of what `truth` (a query of (time, org, event id)
+/// between $1 and $2) selects for the selected organizations, newest first, at most `limit`;
+/// over All and a day or more the LIMIT cuts them.
+pub(super) async fn assert_newest_rows(
     admin: &mut PgConnection,
     at: &str,
     selection: Selection,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
-    limit: usize,
-    rows: &Rows,
+    (limit, rows): (usize, &Rows),
+    truth: &str,
 ) {
-    let mut truth: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
-        "SELECT received_at, org_id, event_id::text FROM webhook_events
-         WHERE outcome <> 'accepted' AND received_at BETWEEN $1 AND $2",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(admin)
-    .await
-    .unwrap();
+    let mut truth: Vec<(DateTime<Utc>, String, String)> =
+        sqlx::query_as(truth).bind(from).bind(to).fetch_all(admin).await.unwrap();
     truth.retain(|(_, org, _)| selection.contains(org));
     truth.sort_by_key(|e| std::cmp::Reverse(e.0));
 
-    assert!(!truth.is_empty(), "{at}: the simulated history has no error event to show");
+    assert!(!truth.is_empty(), "{at}: the log store has nothing to show");
     assert_eq!(rows.len(), truth.len().min(limit), "{at}: wrong number of rows");
     if selection == Selection::All && from < to - chrono::Duration::hours(2) {
         assert_eq!(rows.len(), limit, "{at}: the LIMIT should cut this result");
@@ -203,12 +220,28 @@ async fn check_error_events(
     let mut previous: Option<DateTime<Utc>> = None;
     for (row, expected) in rows.iter().zip(&truth) {
         let Cell::Time(t) = row["time"] else { unreachable!() };
-        assert_eq!(t, expected.0, "{at}: not the newest events, newest first");
+        assert_eq!(t, expected.0, "{at}: not the newest rows, newest first");
         assert!(previous.map_or(true, |p| p >= t), "{at}: not ordered newest first");
         previous = Some(t);
         let org = row["org"].text();
         assert!(selection.contains(org), "{at}: row of org {org} outside the selection");
-        assert!(known.contains(row["event_id"].text()), "{at}: {:?} is not an error event", row["event_id"]);
+        assert!(known.contains(row["event_id"].text()), "{at}: {:?} is not in the truth", row["event_id"]);
+    }
+}
+
+/// The newest non-accepted events of the selected organizations in the range, at most LIMIT.
+async fn check_error_events(
+    admin: &mut PgConnection,
+    at: &str,
+    selection: Selection,
+    range: (DateTime<Utc>, DateTime<Utc>),
+    limit: usize,
+    rows: &Rows,
+) {
+    let truth = "SELECT received_at, org_id, event_id::text FROM webhook_events
+                 WHERE outcome <> 'accepted' AND received_at BETWEEN $1 AND $2";
+    assert_newest_rows(admin, at, selection, range, (limit, rows), truth).await;
+    for row in rows {
         let outcome = row["outcome"].text();
         assert!(["rejected", "failed"].contains(&outcome), "{at}: outcome {outcome}");
         assert!(matches!(row["http_status"], Cell::Int(400..=599)), "{at}: {:?}", row["http_status"]);
@@ -257,43 +290,44 @@ async fn check_url_changes(
 // ------------------------------------------------------------------------------- data link
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_event_table_link_opens_the_exporter_admin_page() {
+async fn the_event_tables_link_to_the_exporter_admin_page() {
     let d = dash::dashboard();
-    let panel = dash::panels(&d)
-        .into_iter()
-        .find(|p| format!("panel '{}'", dash::str_of(p, "title")) == ERROR_EVENTS)
-        .expect("the error events panel");
-    let link = panel["fieldConfig"]["defaults"]["links"][0]["url"].as_str().expect("a data link");
     let exporter_url = dash::str_of(dash::variable(&d, "exporter_url"), "query");
-    let raw = &dash::sql_targets(&d).into_iter().find(|(at, _)| at == ERROR_EVENTS).unwrap().1;
-
     let mut store = LogStore::prepare().await;
-    let to = Utc::now();
-    let query = sql(raw, &Selection::All.value(&d), to - chrono::Duration::hours(24), to);
-    let rows = run_read_only(&mut store.reader, ERROR_EVENTS, &query).await;
-    assert!(!rows.is_empty());
-    for row in &rows {
-        // Grafana's ${__data.fields.NAME} is the row's value of column NAME.
-        let mut url = link.replace("${exporter_url}", exporter_url);
-        for (name, cell) in row {
-            if let Cell::Text(v) = cell {
-                url = url.replace(&format!("${{__data.fields.{name}}}"), v);
+    for table in [ERROR_EVENTS, SYNC_GIVE_UPS] {
+        let panel = dash::panels(&d)
+            .into_iter()
+            .find(|p| format!("panel '{}'", dash::str_of(p, "title")) == table)
+            .unwrap_or_else(|| panic!("no {table}"));
+        let link = panel["fieldConfig"]["defaults"]["links"][0]["url"].as_str().expect("a data link");
+        let raw = &dash::sql_targets(&d).into_iter().find(|(at, _)| at == table).unwrap().1;
+        let to = Utc::now();
+        let query = sql(raw, &Selection::All.value(&d), to - chrono::Duration::hours(24), to);
+        let rows = run_read_only(&mut store.reader, table, &query).await;
+        assert!(!rows.is_empty(), "{table}: no rows");
+        for row in &rows {
+            // Grafana's ${__data.fields.NAME} is the row's value of column NAME.
+            let mut url = link.replace("${exporter_url}", exporter_url);
+            for (name, cell) in row {
+                if let Cell::Text(v) = cell {
+                    url = url.replace(&format!("${{__data.fields.{name}}}"), v);
+                }
             }
+            assert!(!url.contains('$'), "{table}: `{link}` left `{url}`: a field it names is not a column");
+            let parsed = url::Url::parse(&url).unwrap_or_else(|e| panic!("`{url}` is no URL: {e}"));
+            assert_eq!(parsed.origin(), url::Url::parse(exporter_url).unwrap().origin(), "{url}");
+            assert_eq!(parsed.path(), "/admin", "{url}");
+            let params: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+            let (org, event) = (row["org"].text(), row["event_id"].text());
+            assert_eq!(params, [("org".into(), org.into()), ("event".into(), event.into())], "{url}");
+            uuid::Uuid::parse_str(event).unwrap_or_else(|e| panic!("{url}: event is no UUID: {e}"));
+            let stored: Option<String> =
+                sqlx::query_scalar("SELECT org_id FROM webhook_events WHERE event_id = $1::uuid")
+                    .bind(event)
+                    .fetch_optional(&mut store.admin)
+                    .await
+                    .unwrap();
+            assert_eq!(stored.as_deref(), Some(org), "{table}: {url} names no stored event of {org}");
         }
-        assert!(!url.contains('$'), "`{link}` left `{url}`: a field it names is not a column");
-        let parsed = url::Url::parse(&url).unwrap_or_else(|e| panic!("`{url}` is no URL: {e}"));
-        assert_eq!(parsed.origin(), url::Url::parse(exporter_url).unwrap().origin(), "{url}");
-        assert_eq!(parsed.path(), "/admin", "{url}");
-        let params: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
-        let (org, event) = (row["org"].text(), row["event_id"].text());
-        assert_eq!(params, [("org".into(), org.into()), ("event".into(), event.into())], "{url}");
-        uuid::Uuid::parse_str(event).unwrap_or_else(|e| panic!("{url}: event is no UUID: {e}"));
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT org_id FROM webhook_events WHERE event_id = $1::uuid")
-                .bind(event)
-                .fetch_optional(&mut store.admin)
-                .await
-                .unwrap();
-        assert_eq!(stored.as_deref(), Some(org), "{url} names no stored event of {org}");
     }
 }

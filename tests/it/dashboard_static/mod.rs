@@ -29,7 +29,9 @@ const ALERTMANAGER_CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
 const COMPOSE: &str = "docker-compose.yml";
 const DOCKERFILE: &str = "Dockerfile";
 const METRICS_DOC: &str = "docs/metrics.md";
-const SCHEMA: &str = "migrations/postgres/0001_log_store.sql";
+/// The migrations creating the tables the dashboard and Grafana's role read: the log store, and
+/// the sync service's attempt log.
+const SCHEMA: &[&str] = &["migrations/postgres/0001_log_store.sql", "migrations/postgres/0007_sync_log.sql"];
 const READER_SQL: &str = "deploy/postgres/init/grafana_reader.psql";
 const READER_INIT: &str = "deploy/postgres/init/10-grafana-reader.sh";
 const EXPORTER_ROLE_SQL: &str = "deploy/postgres/exporter_role.psql";
@@ -63,6 +65,9 @@ const GLOBAL_METRICS: &[&str] = &[
     "webhook_exporter_last_collect_success_timestamp_seconds",
     "webhook_exporter_collect_errors_total",
     "webhook_exporter_rows_read_total",
+    // The sync service's attempts and end-to-end lag are counted over all orgs (docs/metrics.md).
+    "webhook_sync_attempts_total",
+    "webhook_sync_lag_seconds_bucket",
 ];
 
 /// Alerts of alerting-rules/ whose labels carry no org (infrastructure and the monitor itself):
@@ -95,7 +100,8 @@ const SQL_ORG_FILTER: &str = "~ '^(${org:regex})$'";
 
 const ADMIN_LINK: &str = "${exporter_url}/admin?org=${__data.fields.org}&event=${__data.fields.event_id}";
 
-/// Metric name -> label names, from the metric contract docs/metrics.md.
+/// Metric name -> label names, from the metric contract docs/metrics.md. A histogram's
+/// `_bucket` series carry its labels and `le`.
 fn metric_contract() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     for line in read(METRICS_DOC).lines() {
@@ -105,11 +111,16 @@ fn metric_contract() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         let name = cells[1].trim_matches('`').to_string();
-        let labels = cells[3]
+        let labels: BTreeSet<String> = cells[3]
             .split(',')
             .map(|l| l.trim().trim_matches('`').to_string())
             .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
+        if cells[2] == "histogram" {
+            let mut bucket: BTreeSet<String> = labels.iter().cloned().collect();
+            bucket.insert("le".to_string());
+            out.insert(format!("{name}_bucket"), bucket);
+        }
         out.insert(name, labels);
     }
     assert!(out.len() > 20, "could not read the metric tables of {METRICS_DOC}");
@@ -118,7 +129,7 @@ fn metric_contract() -> BTreeMap<String, BTreeSet<String>> {
 
 /// Table name -> column names, from the log-store schema.
 fn schema_tables() -> BTreeMap<String, BTreeSet<String>> {
-    let sql = read(SCHEMA);
+    let sql: String = SCHEMA.iter().map(|file| read(file)).collect::<Vec<_>>().join("\n");
     let mut out = BTreeMap::new();
     let mut current: Option<(String, BTreeSet<String>)> = None;
     for line in sql.lines() {
@@ -139,13 +150,16 @@ fn schema_tables() -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
-    assert!(out.contains_key("webhook_events"), "cannot parse {SCHEMA}");
+    for table in ["webhook_events", "sync_attempts"] {
+        assert!(out.contains_key(table), "cannot parse {SCHEMA:?}: no table {table}");
+    }
     out
 }
 
 mod deploy;
 mod linter;
 mod panels;
+mod sync;
 
 // ------------------------------------------------------------------- the scanner itself
 

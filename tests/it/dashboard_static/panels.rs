@@ -282,7 +282,7 @@ fn window_panels_read_the_selected_window() {
     let mut found = 0;
     for PromTarget { panel, ref_id: refid, expr, .. } in prom_targets(&d) {
         for s in selectors(&expr) {
-            if s.metric.starts_with("webhook_window_") {
+            if s.metric.starts_with("webhook_window_") || s.metric.starts_with("webhook_sync_window_") {
                 let w = s.matchers_of("window");
                 assert_eq!(w.len(), 1, "panel '{panel}' {refid}: window gauge without window");
                 assert!(
@@ -293,7 +293,7 @@ fn window_panels_read_the_selected_window() {
             }
         }
     }
-    assert!(found >= 6, "too few panels follow the window selector");
+    assert!(found >= 10, "too few panels follow the window selector");
 }
 
 #[test]
@@ -345,20 +345,30 @@ fn sql_targets_are_read_only_time_filtered_and_org_scoped() {
     }
 }
 
+/// A table of log-store rows (SQL on the log-store variable) whose rows link to the exporter's
+/// admin page; returns its query.
+fn event_table<'a>(d: &'a Value, title: &str) -> &'a str {
+    let p = panels(d)
+        .into_iter()
+        .find(|p| str_of(p, "title") == title)
+        .unwrap_or_else(|| panic!("no panel '{title}'"));
+    assert_eq!(str_of(p, "type"), "table", "{title}");
+    assert_eq!(ds_uid(p), LOGSTORE_DS, "{title}");
+    assert_eq!(str_of(&p["datasource"], "type"), LOGSTORE_TYPE, "{title}");
+    let t = targets(p)[0];
+    assert!(is_sql(t), "{title}: not a SQL target");
+    assert_eq!(ds_uid(t), LOGSTORE_DS, "{title}");
+    assert_eq!(str_of(t, "format"), "table", "{title}");
+    let links =
+        p["fieldConfig"]["defaults"]["links"].as_array().unwrap_or_else(|| panic!("{title}: no data links"));
+    assert!(links.iter().any(|l| str_of(l, "url") == ADMIN_LINK), "{title} needs the data link {ADMIN_LINK}");
+    str_of(t, "rawSql")
+}
+
 #[test]
 fn recent_error_events_table_links_to_the_exporter_admin_page() {
     let d = dashboard();
-    let p = panels(&d)
-        .into_iter()
-        .find(|p| targets(p).iter().any(|t| is_sql(t)))
-        .expect("a panel with a SQL target");
-    assert_eq!(str_of(p, "type"), "table");
-    assert_eq!(ds_uid(p), LOGSTORE_DS);
-    assert_eq!(str_of(&p["datasource"], "type"), LOGSTORE_TYPE);
-    let t = targets(p)[0];
-    assert_eq!(ds_uid(t), LOGSTORE_DS);
-    assert_eq!(str_of(t, "format"), "table");
-    let q = str_of(t, "rawSql");
+    let q = event_table(&d, "Recent error events");
     for needle in [
         "FROM webhook_events",
         "outcome <> 'accepted'",
@@ -372,12 +382,27 @@ fn recent_error_events_table_links_to_the_exporter_admin_page() {
     ] {
         assert!(q.contains(needle), "error events query lacks `{needle}`");
     }
-    let links =
-        p["fieldConfig"]["defaults"]["links"].as_array().expect("data links on the error events table");
-    assert!(
-        links.iter().any(|l| str_of(l, "url") == ADMIN_LINK),
-        "error events need the data link {ADMIN_LINK}"
-    );
+}
+
+#[test]
+fn recent_sync_give_ups_table_links_to_the_exporter_admin_page() {
+    let d = dashboard();
+    let q = event_table(&d, "Recent sync give-ups");
+    for needle in [
+        "FROM sync_attempts",
+        "outcome IN ('gave_up', 'abandoned')",
+        "$__timeFilter(a.finished_at)",
+        "AS org",
+        "AS event_id",
+        "a.attempt",
+        "AS error_class",
+        "a.http_status",
+        "AS error_detail",
+        "ORDER BY a.finished_at DESC",
+        "LIMIT",
+    ] {
+        assert!(q.contains(needle), "sync give-ups query lacks `{needle}`");
+    }
 }
 
 #[test]

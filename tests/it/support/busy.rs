@@ -32,6 +32,7 @@ async fn run(admin: String, ready: std::sync::mpsc::Sender<String>) {
     let name = format!("whe_test_busy_{}", uuid::Uuid::new_v4().simple());
     let pool = PgPoolOptions::new().max_connections(1).connect(&admin).await.expect("busy fixture: admin");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("busy fixture: database");
+    super::cleanup::drop_at_exit(&admin, &name);
     pool.close().await;
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));

@@ -109,3 +109,25 @@ impl Drop for EdgeFunction {
         let _ = self.child.wait();
     }
 }
+
+/// Runs a seeded property script of `hostile/` (`deno run`, network and environment allowed) with
+/// `env`, fails with everything it printed when the property fails, and returns its summary line
+/// (the one starting with `prefix`), also written to the terminal past the test harness's capture
+/// so that a run states its request count and seed.
+pub fn run_property(script: &str, env: &[(&str, &str)], prefix: &str) -> String {
+    let out = command()
+        .args(["run", "--frozen", "--allow-net", "--allow-env", script])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running deno: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed ({env:?}):\n{stdout}\n{stderr}");
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{script} printed no summary:\n{stdout}\n{stderr}"))
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "{summary}");
+    summary
+}

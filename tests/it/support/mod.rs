@@ -8,6 +8,7 @@
 pub mod alertmanager;
 pub mod browser;
 pub mod busy;
+pub mod cleanup;
 pub mod cluster;
 pub mod dashboard;
 pub mod deno;
@@ -48,6 +49,7 @@ pub async fn fresh_postgres() -> (String, Store) {
         });
     let name = format!("whe_test_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("creating a test database");
+    cleanup::drop_at_exit(&admin, &name);
     pool.close().await;
     let mut url = url::Url::parse(&admin).expect("WHE_TEST_DATABASE_URL is not a URL");
     url.set_path(&format!("/{name}"));
