@@ -678,8 +678,13 @@ def bench_raw_sql(db, args):
                 min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest_enqueued_at,
                 count(CASE WHEN state = 'processing' THEN 1 END) AS in_flight,
                 count(CASE WHEN state = 'processing' AND lease_until < now() THEN 1 END) AS lease_expired
-         FROM sync_queue WHERE state IN ('pending', 'processing') GROUP BY org_id"""
-    live_events = "SELECT event_id FROM sync_queue WHERE state IN ('pending', 'processing')"
+         FROM (SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'pending'
+               UNION ALL
+               SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'processing')
+              AS q
+         GROUP BY org_id"""
+    live_events = """SELECT event_id FROM sync_queue WHERE state = 'pending'
+     UNION ALL SELECT event_id FROM sync_queue WHERE state = 'processing'"""
     open_writers = """SELECT l.virtualtransaction AS key, a.xact_start AS started_at
          FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
