@@ -50,6 +50,33 @@ def verdict(ok):
     return "**met**" if ok else "**missed**"
 
 
+def steady_rows(r):
+    """What the steady and gzip phases committed before the series were counted."""
+    st = r["exporter"]["steady"]
+    rounds = st["scrapes"] + (st["scrapes"] // 3 if r["exporter"].get("gzip") else 0)
+    rows = f"{rounds * st['step_rows']:,} payloads"
+    if st.get("step_attempt_rows"):
+        rows += f" + {rounds * st['step_attempt_rows']:,} sync attempts"
+    return rows
+
+
+def per_org(r, key="series_per_org"):
+    s = r["exporter"].get(key)
+    return f"{s['min']} / {s['median']} / {s['max']}" if s else "n/a"
+
+
+def loads(r):
+    """The 1-minute load averages the run recorded, phase by phase."""
+    marks = (r.get("loadavg") or [])[:2] + r["exporter"].get("loadavg", []) + (r.get("loadavg") or [])[2:]
+    return ", ".join(f"{m['phase']} {m['loadavg'][0]:.1f}" for m in marks) or "n/a"
+
+
+def previous(name):
+    """The run before, kept in bench/results/run6/ (the baseline of issue 21's targets)."""
+    path = RESULTS / "run6" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def scale_section(every):
     """The scale curve: the largest history at every organization count measured."""
     top = max(r["events"] for r in every)
@@ -61,8 +88,9 @@ def scale_section(every):
     L.append(table(["organizations", *[f"{r['orgs']:,}" for r in curve]], [
         ["series after start (the loaded history)",
          *[f"{r['exporter']['series_after_start']:,}" if "series_after_start" in r["exporter"] else "n/a" for r in curve]],
-        ["series after the steady phase (+ 400,000 rows in a minute, 3% invalid_auth on every org)",
-         *[f"{r['exporter']['series']:,}" for r in curve]],
+        ["rows the steady phase commits (steady + gzip rounds; 3% invalid_auth on every org)",
+         *[steady_rows(r) for r in curve]],
+        ["series after the steady phase", *[f"{r['exporter']['series']:,}" for r in curve]],
         ["series per organization", *[f(r['exporter']['series'] / r['orgs'], 1) for r in curve]],
         ["/metrics bytes, OpenMetrics raw", *[mib(r['exporter']['metrics_bytes_openmetrics']) for r in curve]],
         ["/metrics bytes on the wire, gzip", *[f"{g(r).get('wire_bytes', 0) / 1024:,.0f} KiB" for r in curve]],
@@ -104,6 +132,21 @@ def rules_section(every):
         table(["rule group", *cols], rows) + "\n"])
 
 
+def db_time_targets(runs):
+    """Database time per scrape against the run before (bench/results/run6): within 20 %."""
+    out = []
+    for r in runs:
+        before = previous(r["db"])
+        now_ms = r["exporter"]["steady"].get("db_ms_per_scrape")
+        was_ms = before and before["exporter"]["steady"].get("db_ms_per_scrape")
+        if now_ms is None or not was_ms:
+            continue
+        out.append([f"database time per scrape within 20 % of run 6's at {r['events'] / 1e6:g}M",
+                    f"{f(now_ms, 2)} ms against {f(was_ms, 2)} ms ({(now_ms / was_ms - 1) * 100:+.0f} %)",
+                    verdict(now_ms <= 1.2 * was_ms)])
+    return out
+
+
 def main():
     every = [json.loads(p.read_text()) for p in RESULTS.glob("*.json")]
     runs = sorted((r for r in every if not r.get("curve_only")), key=lambda r: r["events"])
@@ -133,10 +176,20 @@ def main():
     L.append(table(["", *cols], [
         ["webhook_events rows", *[f"{r['load']['rows']['webhook_events']:,}" for r in runs]],
         ["sync_queue rows", *[f"{r['load']['rows']['sync_queue']:,}" for r in runs]],
+        ["sync_queue by state", *[", ".join(f"{k} {v:,}" for k, v in sorted(r['load'].get('queue', {}).items())) or "n/a"
+                                  for r in runs]],
+        ["sync_attempts rows", *[f"{r['load']['rows'].get('sync_attempts', 0):,}" for r in runs]],
+        ["sync_attempts by outcome / error class",
+         *["<br>".join(f"{k} {v:,}" for k, v in r['load'].get('attempts', {}).items()) or "n/a" for r in runs]],
+        ["sync_attempt_totals rows (before the exporter's compaction)",
+         *[f"{r['load']['rows'].get('sync_attempt_totals', 0):,}" for r in runs]],
+        ["accepted payloads of the last 24 h unaccounted for (SQL, after the load)",
+         *[str(r['load'].get('unaccounted_24h', 'n/a')) for r in runs]],
         ["edge_function_events rows", *[f"{r['load']['rows']['edge_function_events']:,}" for r in runs]],
         ["organizations", *[f"{r['load']['rows']['organizations']:,}" for r in runs]],
         ["webhook_events size (table + indexes)", *[mib(r['load']['bytes']['webhook_events']) for r in runs]],
-        ["load time (INSERT ... SELECT generate_series, + VACUUM ANALYZE)",
+        ["sync_attempts size (table + indexes)", *[mib(r['load']['bytes'].get('sync_attempts', 0)) for r in runs]],
+        ["load time (INSERT ... SELECT generate_series, events and their attempts, + VACUUM ANALYZE)",
          *[f"{r['load']['load_s']:.0f} s ({r['events'] / r['load']['load_s'] / 1000:.0f}k events/s)" for r in runs]],
     ]) + "\n")
 
@@ -144,7 +197,7 @@ def main():
     rows = []
     for label, get in [
         ("cold start to first complete scrape", lambda r, k: f(r[k]["cold_start_s"], 2) + " s"),
-        ("scrape latency p50 (1,000 new rows between scrapes)", lambda r, k: f(r[k]["steady"]["latency_ms"]["p50"]) + " ms"),
+        ("scrape latency p50 (1,000 new payloads + 1,000 new sync attempts between scrapes)", lambda r, k: f(r[k]["steady"]["latency_ms"]["p50"]) + " ms"),
         ("scrape latency p99", lambda r, k: f(r[k]["steady"]["latency_ms"]["p99"]) + " ms"),
         ("scrapes measured", lambda r, k: str(r[k]["steady"]["scrapes"] if k == "exporter" else r[k]["steady"]["scrapes"])),
         ("database time per refresh (server log)", lambda r, k: f(r[k]["steady"].get("db_ms_per_scrape"), 2) + " ms"),
@@ -181,6 +234,9 @@ def main():
          *[f(r['exporter']['steady'].get('db_ms_per_scrape'), 2) + " ms" for r in runs]],
         ["statements per scrape", *[f(r['exporter']['steady'].get('statements_per_scrape'), 1) for r in runs]],
         ["scrapes that found the horizon held back by another session", *[str(r['exporter']['steady']['scrapes_behind']) for r in runs]],
+        ["1-minute load average of the machine (2 vCPU), by phase", *[loads(r) for r in runs]],
+        ["series per org after start, fewest (a quiet org) / median / most", *[per_org(r, "series_per_org_after_start") for r in runs]],
+        ["series per org after the steady phase, fewest / median / most", *[per_org(r) for r in runs]],
         ["in-process: collect with nothing new p50 / p99 (no HTTP)",
          *[f"{f(r['encode']['collect_nothing_new']['p50_ms'], 2)} / {f(r['encode']['collect_nothing_new']['p99_ms'], 2)} ms" for r in runs]],
         ["in-process: snapshot p50 / p99",
@@ -189,12 +245,16 @@ def main():
          *[f"{f(r['encode']['encode_openmetrics']['p50_ms'], 2)} / {f(r['encode']['encode_openmetrics']['p99_ms'], 2)} ms" for r in runs]],
         ["in-process: encode text 0.0.4 p50 / p99",
          *[f"{f(r['encode']['encode_text004']['p50_ms'], 2)} / {f(r['encode']['encode_text004']['p99_ms'], 2)} ms" for r in runs]],
+        ["in-process: collect / snapshot / encode OpenMetrics p50 with 1,000 new payloads + 1,000 new attempts",
+         *[" / ".join(f(r['encode'][k]['p50_ms'], 2) for k in ("collect_1000_new", "snapshot_1000_new",
+                                                               "encode_openmetrics_1000_new")) + " ms" for r in runs]],
         ["cold start: first response / first complete scrape",
          *[f"{f(r['exporter']['first_response_s'], 2)} / {f(r['exporter']['cold_start_s'], 2)} s" for r in runs]],
         ["cold start: database time (history aggregated once)",
          *[f(r['exporter']['cold_start_db'][0] if r['exporter']['cold_start_db'] else None, 0) + " ms" for r in runs]],
         ["RSS after start (VmHWM)", *[f(r['exporter']['mem_after_start']['VmHWM']) + " MiB" for r in runs]],
-        ["catch-up: rows written while nobody scraped", *[f"{r['exporter']['catchup']['rows']:,}" for r in runs]],
+        ["catch-up: rows written while nobody scraped",
+         *[f"{r['exporter']['catchup']['rows']:,} payloads + {r['exporter']['catchup'].get('attempt_rows', 0):,} attempts" for r in runs]],
         ["catch-up: scrapes / seconds until all read",
          *[f"{r['exporter']['catchup']['scrapes']} / {f(r['exporter']['catchup']['seconds'], 2)} s" for r in runs]],
         ["catch-up throughput", *[f"{r['exporter']['catchup']['events_per_s']:,.0f} events/s" for r in runs]],
@@ -211,15 +271,17 @@ def main():
                  *[f"**{f(r['sql']['query_exporter_refresh_client_ms'])} / {f(r['sql']['query_exporter_refresh_explain_ms'])} ms**" for r in runs]])
     for n in runs[0]["sql"]["exporter_queries"]:
         rows.append([f"exporter `{n}`", *[f"{f(r['sql']['exporter_queries'][n]['explain_ms'], 3)} ms" for r in runs]])
-    rows.append(["**one exporter scrape (EXPLAIN, horizon twice)**",
+    rows.append(["**one exporter scrape (EXPLAIN: " + ", ".join(runs[0]["sql"].get("exporter_scrape_statements", ["horizon twice"])) + ")**",
                  *[f"**{f(r['sql']['exporter_scrape_explain_ms'], 2)} ms**" for r in runs]])
     L.append(table(["query", *cols], rows) + "\n")
     L.append("Plans: `bench/results/<db>.plans.txt`.\n")
 
     L.append("## 5. Exactness\n")
     L.append(table(["", *cols], [
-        ["values compared (counters per org/reason/code, window gauges per org/window/reason/code, queue depth)",
+        ["values compared (counters per org/reason/code, window gauges per org/window/reason/code, queue depth, and the sync figures)",
          *[f"{r['exporter']['exactness']['values_checked']:,}" for r in runs]],
+        ["of which sync figures (attempt counters by outcome/class/code, lag histogram, synced / given up / unaccounted per org and window, last success, in flight)",
+         *[f"{r['exporter']['exactness'].get('sync_values_checked', 0):,}" for r in runs]],
         ["of which a row sat within the scrape's milliseconds of a window edge (checked against the bracket)",
          *[str(r['exporter']['exactness']['bracketed_by_scrape_moment']) for r in runs]],
         ["mismatches", *[f"**{r['exporter']['exactness']['mismatches']}**" for r in runs]],
@@ -244,13 +306,16 @@ def main():
         [">= 50x less database time per refresh than the SQL exporter at 10M", f"{db_ratio:,.0f}x", verdict(db_ratio >= 50)],
         ["peak RSS < 100 MB at 10M events", f"{f(e_big['mem']['VmHWM'])} MiB", verdict(e_big['mem']['VmHWM'] < 100)],
         ["/metrics encoding < 5 ms (OpenMetrics, p50, 1,000 orgs)", f"{f(enc, 2)} ms", verdict(enc < 5)],
-        ["scrape p50 <= 5 ms and p99 <= 10 ms at 10M events / 1,000 orgs (OpenMetrics, 1,000 new rows per scrape)",
+        ["scrape p50 <= 5 ms and p99 <= 10 ms at 10M events / 1,000 orgs (OpenMetrics, 1,000 new payloads + 1,000 new sync attempts per scrape)",
          f"p50 {f(e_big['steady']['latency_ms']['p50'], 2)} / p99 {f(e_big['steady']['latency_ms']['p99'], 2)} ms",
          verdict(e_big['steady']['latency_ms']['p50'] <= 5 and e_big['steady']['latency_ms']['p99'] <= 10)],
         ["at most 15,000 series at 1,000 orgs (default windows), the loaded history",
          f"{e_big.get('series_after_start', 0):,}", verdict(0 < e_big.get('series_after_start', 0) <= 15_000)],
         ["the same after the steady phase's burst (every org gains an invalid_auth pair in both windows)",
          f"{e_big['series']:,}", verdict(e_big['series'] <= 15_000)],
+        *db_time_targets(runs),
+        ["series per quiet org (fewest series of any org after start, 10M)", per_org(big, "series_per_org_after_start").split(" / ")[0],
+         "11 by design (5 + 3 x windows; 8 before the sync figures)"],
     ]) + "\n")
     OUT.write_text("\n".join(L))
     print(f"wrote {OUT}")

@@ -1,6 +1,7 @@
 //! Times the in-process stages of a scrape against a loaded log store, without HTTP: an
 //! incremental collection with nothing new, building the snapshot, and encoding it in both
-//! exposition formats. Used by `bench/run.sh`; prints one JSON object.
+//! exposition formats; then the same with 1,000 new payloads and 1,000 new sync attempts
+//! committed before each collection. Used by `bench/run.sh`; prints one JSON object.
 //!
 //! cargo run --release --example bench_encode -- postgres://postgres@127.0.0.1:5432/whe_bench_1m [iterations]
 
@@ -55,23 +56,18 @@ async fn main() -> anyhow::Result<()> {
         drop(om);
     }
 
-    // The bench's steady state: 1,000 new rows over the organizations before each scrape.
+    // The bench's steady state: 1,000 new payloads over the organizations and 1,000 new sync
+    // attempts before each scrape, in one transaction (the statement bench/run.py runs too).
     let Store::Postgres(pg) = collector.store() else { anyhow::bail!("a PostgreSQL URL") };
     let pool = pg.pool().clone();
     let (mut collect_new, mut snapshot_new, mut encode_new) = (vec![], vec![], vec![]);
     for i in 0..iterations as i64 {
-        sqlx::query(
-            "INSERT INTO webhook_events (event_id, org_id, outcome, http_status, rejection_reason)
-             SELECT gen_random_uuid(),
-                    format('org-%s', lpad((abs(hashint8(g + $1)) % 1000)::text, 4, '0')),
-                    CASE WHEN g % 33 = 0 THEN 'rejected' WHEN g % 500 = 1 THEN 'failed' ELSE 'accepted' END,
-                    CASE WHEN g % 33 = 0 THEN 401 WHEN g % 500 = 1 THEN 503 ELSE 200 END,
-                    CASE WHEN g % 33 = 0 THEN 'invalid_auth' END
-             FROM generate_series(1, 1000) AS g",
-        )
-        .bind(i * 7919 + 104_729)
-        .execute(&pool)
-        .await?;
+        sqlx::query(include_str!("../bench/round.sql"))
+            .bind(i * 7919 + 104_729)
+            .bind(1000_i32)
+            .bind(1000_i32)
+            .execute(&pool)
+            .await?;
         let t = Instant::now();
         collector.collect(Utc::now(), Instant::now()).await?;
         collect_new.push(t.elapsed());
