@@ -260,6 +260,11 @@ impl State {
     /// Forgets open events no window counts any more.
     pub(super) fn prune_open(&mut self, window_start: i64) {
         self.open.events.retain(|_, o| o.received > window_start);
+        // A catch-up holds a backlog of events until their successes are read: give the memory
+        // back once it is worked off (the map is small on a healthy pipeline).
+        if self.open.events.capacity() > 4 * self.open.events.len().max(1024) {
+            self.open.events.shrink_to_fit();
+        }
     }
 
     pub fn sync_stats(&self) -> SyncStats {

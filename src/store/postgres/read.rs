@@ -162,10 +162,11 @@ impl PgReadTx {
             sql::ATTEMPT_COLUMNS,
             sql::WINDOW_OUTCOMES
         );
+        // Streamed, as events_since is: a day of attempts can be hundreds of thousands of rows.
         timed(
             self.timeout,
             "reading recent sync attempts",
-            sqlx::query_as(&sql).bind(since).fetch_all(&mut **tx),
+            sqlx::query_as(&sql).bind(since).fetch(&mut **tx).try_collect(),
         )
         .await
     }
