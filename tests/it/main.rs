@@ -35,6 +35,7 @@ mod logging;
 mod mixin;
 mod never_stale;
 mod out_of_order_commits;
+mod partitioned_store;
 mod store_healing;
 mod store_outage;
 mod sync_figures;
