@@ -144,16 +144,16 @@ async fn sql(pool: &PgPool, statements: &str) {
     sqlx::raw_sql(statements).execute(pool).await.unwrap_or_else(|e| panic!("{statements}: {e}"));
 }
 
-/// Logs an attempt a minute after each accepted event of `from` into `table`: a success for two
+/// Logs an attempt a minute after each accepted event of `from` (`filter` ones) into `table`: a success for two
 /// in three, a give-up for one in six, none for the rest.
-fn attempts_sql(table: &str, from: &str) -> String {
+fn attempts_sql(table: &str, from: &str, filter: &str) -> String {
     format!(
         "INSERT INTO {table} (event_id, org_id, attempt, received_at, started_at, finished_at, outcome, error_class)
          SELECT event_id, org_id, 1, received_at, received_at, received_at + interval '1 minute',
                 CASE WHEN n % 6 < 4 THEN 'succeeded' ELSE 'gave_up' END,
                 CASE WHEN n % 6 < 4 THEN NULL ELSE 'portal_rejected' END
          FROM (SELECT event_id, org_id, received_at, row_number() OVER (ORDER BY id) AS n
-               FROM {from} WHERE outcome = 'accepted') AS e
+               FROM {from} WHERE outcome = 'accepted' AND {filter}) AS e
          WHERE n % 6 < 5 AND received_at + interval '1 minute' < now()"
     )
 }
@@ -190,7 +190,7 @@ async fn windows_and_counters_hold_as_partitions_come_and_go() {
     let sim =
         SimConfig { seed: 61, orgs: 4, events: 3_000, days: 3.5, end: Utc::now(), ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
-    sql(&pool, &attempts_sql("sync_attempts", "webhook_events")).await;
+    sql(&pool, &attempts_sql("sync_attempts", "webhook_events", "true")).await;
     let (rows_n, totals_n): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM webhook_events), (SELECT CAST(sum(count) AS bigint) FROM webhook_event_totals)",
     )
@@ -224,15 +224,16 @@ async fn windows_and_counters_hold_as_partitions_come_and_go() {
     sql(
         &pool,
         &format!(
-        "INSERT INTO webhook_events_b (event_id, org_id, received_at, outcome, http_status, rejection_reason)
-         SELECT gen_random_uuid(), 'contoso', '{}'::timestamptz + n * interval '1 minute',
+            "INSERT INTO webhook_events_b (event_id, org_id, entity_name, received_at, outcome, http_status,
+                                       rejection_reason)
+         SELECT gen_random_uuid(), 'contoso', 'restored', '{}'::timestamptz + n * interval '1 minute',
                 CASE WHEN n % 2 = 0 THEN 'accepted' ELSE 'rejected' END,
                 CASE WHEN n % 2 = 0 THEN 202 ELSE 401 END, CASE WHEN n % 2 = 1 THEN 'invalid_auth' END
          FROM generate_series(1, 40) AS n;
          {}",
-        at(-17),
-        attempts_sql("sync_attempts_b", "webhook_events_b")
-    ),
+            at(-17),
+            attempts_sql("sync_attempts_b", "webhook_events_b", "entity_name = 'restored'")
+        ),
     )
     .await;
     sql(
