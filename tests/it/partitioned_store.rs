@@ -185,6 +185,9 @@ async fn windows_and_counters_hold_as_partitions_come_and_go() {
             .await
             .unwrap();
     assert_eq!(kind, "p", "the migrations kept the partitioned table");
+    let (_, migrated) = support::fresh_postgres().await;
+    let Store::Postgres(migrated) = migrated else { unreachable!() };
+    assert_eq!(columns(&pool).await, columns(migrated.pool()).await, "the partitioned tables' columns");
 
     // History across every partition, then attempts for it, all through the parents.
     let sim =
@@ -260,6 +263,18 @@ async fn windows_and_counters_hold_as_partitions_come_and_go() {
     let after = marks(&pool).await;
     assert!(after.0 > before.0 && after.1 > before.1, "deletion marks {before:?} -> {after:?}");
     check("delete through the parent", &store, &pool, &collector, &counters).await;
+
+    // What the docs warn of: a statement naming a partition fires none of the parent's triggers.
+    let total = "SELECT CAST(sum(count) AS bigint) FROM webhook_event_totals";
+    let before: i64 = sqlx::query_scalar(total).fetch_one(&pool).await.unwrap();
+    sql(
+        &pool,
+        "INSERT INTO webhook_events_c (event_id, org_id, outcome, http_status)
+                VALUES (gen_random_uuid(), 'contoso', 'accepted', 202)",
+    )
+    .await;
+    let after: i64 = sqlx::query_scalar(total).fetch_one(&pool).await.unwrap();
+    assert_eq!(after, before, "an insert into a partition is not in the totals: write through the parent");
     pool.close().await;
 }
 
@@ -268,6 +283,19 @@ async fn marks(pool: &PgPool) -> (i64, i64) {
         "SELECT (SELECT statements FROM webhook_event_deletions), (SELECT statements FROM sync_attempt_deletions)",
     )
     .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// The columns of both logs as the migrations define them: the partitioned tables must not drift.
+async fn columns(pool: &PgPool) -> Vec<(String, String, String, String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text, column_default::text
+         FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name IN ('webhook_events', 'sync_attempts')
+         ORDER BY table_name, column_name",
+    )
+    .fetch_all(pool)
     .await
     .unwrap()
 }
