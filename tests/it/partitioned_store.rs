@@ -255,6 +255,22 @@ async fn windows_and_counters_hold_as_partitions_come_and_go() {
     sql(&pool, "DROP TABLE webhook_events_a; DROP TABLE sync_attempts_a").await;
     let counters = check("drop", &store, &pool, &collector, &counters).await;
 
+    // Detached, written and attached again between two refreshes: the catalog row still moved.
+    sql(
+        &pool,
+        &format!(
+            "ALTER TABLE webhook_events DETACH PARTITION webhook_events_c;
+         INSERT INTO webhook_events_c (event_id, org_id, received_at, outcome, http_status)
+         SELECT gen_random_uuid(), 'fabrikam', now() - n * interval '1 minute', 'failed', 500
+         FROM generate_series(1, 10) AS n;
+         ALTER TABLE webhook_events ATTACH PARTITION webhook_events_c FOR VALUES FROM ('{}') TO ('{}')",
+            at(-6),
+            at(48)
+        ),
+    )
+    .await;
+    let counters = check("detach, write, attach", &store, &pool, &collector, &counters).await;
+
     // Deletes through the parent fire its statement trigger: the deletion marks move.
     let before: (i64, i64) = marks(&pool).await;
     sql(&pool, "DELETE FROM sync_attempts WHERE finished_at > now() - interval '2 hours';

@@ -47,15 +47,17 @@ fn opening_sql() -> String {
     )
 }
 
-/// The partitions of the two incrementally read logs, as a 64-bit hash of each partition's oid and
-/// storage file: ATTACH, DETACH, DROP and TRUNCATE of a partition fire no trigger of the parent,
-/// and each changes this. `pg_partition_tree` lists nothing for an unpartitioned table. (A VACUUM
-/// FULL of a partition changes it too: one harmless re-read.)
-const PARTITIONS: &str = "SELECT ('x' || left(md5(coalesce(string_agg(
-            p.relid::oid::text || ':' || coalesce(pg_relation_filenode(p.relid)::text, ''), ','
-            ORDER BY p.relid::oid), '')), 16))::bit(64)::bigint
-     FROM (SELECT relid FROM pg_partition_tree('webhook_events'::regclass)
-           UNION ALL SELECT relid FROM pg_partition_tree('sync_attempts'::regclass)) AS p";
+/// The partitions of the two incrementally read logs, as a 64-bit hash of each table's and
+/// partition's oid and the version of its catalog row: ATTACH, DETACH, DROP and TRUNCATE of a
+/// partition fire no trigger of the parent, and each writes or removes that row (a partition
+/// detached, written and attached again between two refreshes included). Read from the catalogs,
+/// without locking the partitions: about 1 ms for 730 of them. (An `ALTER TABLE` of a log, or a
+/// freeze of `pg_class`, moves it too: one harmless read of history.)
+const PARTITIONS: &str = "WITH RECURSIVE tree(rel) AS (
+         SELECT unnest(ARRAY['webhook_events'::regclass, 'sync_attempts'::regclass])::oid
+         UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.rel)
+     SELECT ('x' || left(md5(string_agg(c.oid::text || ':' || c.xmin::text, ',' ORDER BY c.oid)), 16))::bit(64)::bigint
+     FROM tree JOIN pg_class c ON c.oid = tree.rel";
 
 type Opening = (
     String,
