@@ -30,9 +30,10 @@ CREATE TABLE IF NOT EXISTS webhook_unknown_carry (
 );
 INSERT OR IGNORE INTO webhook_unknown_carry (org_id, received) SELECT org_id, 0 FROM organizations WHERE active;
 
--- Per row (SQLite has no statement triggers), each doing the whole set's work: idempotent. No
+-- Kept when migration 0006's mark moves, which its triggers do after every insert, update or
+-- delete of organizations: one body for the three (the work is on the whole set, idempotent). No
 -- INSERT OR IGNORE: an outer upsert's conflict policy would override it.
-CREATE TRIGGER IF NOT EXISTS webhook_unknown_carry_inserts AFTER INSERT ON organizations
+CREATE TRIGGER IF NOT EXISTS webhook_unknown_carry_keep AFTER UPDATE ON webhook_organization_changes
 BEGIN
     DELETE FROM webhook_unknown_carry
     WHERE org_id NOT IN (SELECT org_id FROM organizations WHERE active);
@@ -40,18 +41,4 @@ BEGIN
     SELECT o.org_id, coalesce((SELECT sum(t.count) FROM webhook_event_totals t WHERE t.org_id = o.org_id), 0)
     FROM organizations o
     WHERE o.active AND NOT EXISTS (SELECT 1 FROM webhook_unknown_carry c WHERE c.org_id = o.org_id);
-END;
-CREATE TRIGGER IF NOT EXISTS webhook_unknown_carry_updates AFTER UPDATE ON organizations
-BEGIN
-    DELETE FROM webhook_unknown_carry
-    WHERE org_id NOT IN (SELECT org_id FROM organizations WHERE active);
-    INSERT INTO webhook_unknown_carry (org_id, received)
-    SELECT o.org_id, coalesce((SELECT sum(t.count) FROM webhook_event_totals t WHERE t.org_id = o.org_id), 0)
-    FROM organizations o
-    WHERE o.active AND NOT EXISTS (SELECT 1 FROM webhook_unknown_carry c WHERE c.org_id = o.org_id);
-END;
-CREATE TRIGGER IF NOT EXISTS webhook_unknown_carry_deletes AFTER DELETE ON organizations
-BEGIN
-    DELETE FROM webhook_unknown_carry
-    WHERE org_id NOT IN (SELECT org_id FROM organizations WHERE active);
 END;
