@@ -37,6 +37,7 @@ mod logging;
 mod mixin;
 mod never_stale;
 mod out_of_order_commits;
+mod simulated_sync;
 mod store_healing;
 mod store_outage;
 mod sync_figures;

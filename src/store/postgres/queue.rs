@@ -1,30 +1,15 @@
-//! The sync queue on PostgreSQL (the `sync_queue` table): the sync service's side, and the
-//! reprocessing API's writes. Depth and age are read with the rest of a refresh (`read.rs`,
+//! The sync queue on PostgreSQL (the `sync_queue` table): the reprocessing API's writes (the
+//! sync service works the queue through migration 0007's functions, `sync.rs`). Depth and age are read with the rest of a refresh (`read.rs`,
 //! `sql::queue_stats`). A queue on another implementation (pgmq) replaces this file; see
 //! docs/architecture.md.
 
 use std::collections::HashSet;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::store::reprocess::q;
-use crate::store::{Result, StoreError};
-
-/// The sync service's side: marks up to `limit` of the oldest pending items done.
-pub async fn work_off(pool: &PgPool, org_id: &str, limit: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = now()
-         WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
-                      ORDER BY enqueued_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind(org_id)
-    .bind(limit)
-    .execute(pool)
-    .await
-    .map_err(StoreError::query("working off the queue"))?;
-    Ok(done.rows_affected())
-}
+use crate::store::Result;
 
 /// Which of these events have an item pending or processing: a reprocess, or a sync the sync
 /// service has not finished (retrying, or in flight).

@@ -3,29 +3,13 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::reprocess::json_list;
 use super::ts;
 use crate::store::reprocess::q;
-use crate::store::{Result, StoreError};
-
-/// The sync service's side: marks up to `limit` of the oldest pending items done.
-pub async fn work_off(pool: &SqlitePool, org_id: &str, limit: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = $3
-         WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
-                      ORDER BY enqueued_at LIMIT $2)",
-    )
-    .bind(org_id)
-    .bind(limit)
-    .bind(ts(Utc::now()))
-    .execute(pool)
-    .await
-    .map_err(StoreError::query("working off the queue"))?;
-    Ok(done.rows_affected())
-}
+use crate::store::Result;
 
 /// Which of these events have an item pending or processing (see `postgres/queue.rs`).
 pub async fn pending_reprocess(tx: &mut SqliteConnection, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
