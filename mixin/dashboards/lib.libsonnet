@@ -137,12 +137,11 @@ local sqlVar = 'postgres_datasource';
 
   tableCustom(extra={}):: { custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: false } + extra },
 
-  // The footer's `fields` is left out: the schema wants a list, and Grafana's default (all
-  // numeric fields) is what a hidden footer would use anyway.
+  // No `footer`: every table hides it, which is Grafana 11's default, and Grafana 12 moved the
+  // footer into each field's config (`options.footer` is unknown to the 13.x schema).
   tableOptions(sortBy=null, desc=false):: {
     showHeader: true,
     cellHeight: 'sm',
-    footer: { show: false, reducer: ['sum'] },
   } + (if sortBy == null then {} else { sortBy: [{ displayName: sortBy, desc: desc }] }),
 
   // Table transformations: merge the frames, then hide, order and rename the columns.

@@ -1,6 +1,8 @@
 // What a generated dashboard must satisfy: Grafana's published dashboard schema (@grafana/schema,
-// the version of the Grafana docker-compose.yml runs), with each panel's `options` and
-// `fieldConfig.defaults.custom` checked against the schema of its panel plugin.
+// of each Grafana version package.json lists: the one docker-compose.yml runs and an older one
+// still in wide use; check.mjs maps `@grafana/schema` to one of them at a time), with each
+// panel's `options` and `fieldConfig.defaults.custom` checked against the schema of its panel
+// plugin.
 //
 // Two places stay open, as the schema itself leaves them open: a query's fields beyond the
 // common DataQuery ones belong to its data source plugin (PromQL `expr`, SQL `rawSql`), and a

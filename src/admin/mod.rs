@@ -39,3 +39,12 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         body,
     )
 }
+
+/// The options of the page's `<select id="...">`, for the tests that hold its lists to the
+/// vocabularies.
+#[cfg(test)]
+pub(crate) fn select_options(id: &str) -> Vec<&'static str> {
+    let select = &INDEX[INDEX.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no select {id}"))..];
+    let select = &select[..select.find("</select>").unwrap()];
+    select.split("<option>").skip(1).map(|o| o.split('<').next().unwrap()).collect()
+}

@@ -39,6 +39,12 @@ pub struct ReprocessArgs {
     /// Only events answered with this HTTP status code
     #[arg(long = "status-code")]
     pub status_code: Option<u16>,
+    /// Only events refused by the webhook (webhook) or whose portal sync was given up (sync)
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Only sync failures of this error class (repeatable), e.g. portal_unavailable
+    #[arg(long = "sync-error-class")]
+    pub sync_error_classes: Vec<String>,
     /// Say what would be enqueued, enqueue nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -62,7 +68,8 @@ fn parse_when(flag: &str, text: &str, now: DateTime<Utc>) -> anyhow::Result<Stri
 
 pub fn request_body(a: &ReprocessArgs, now: DateTime<Utc>) -> anyhow::Result<serde_json::Value> {
     if !a.event_ids.is_empty() {
-        if !a.orgs.is_empty() || a.since.is_some() || !a.reasons.is_empty() || a.outcome.is_some() {
+        let filtered = !a.reasons.is_empty() || a.outcome.is_some() || a.stage.is_some();
+        if !a.orgs.is_empty() || a.since.is_some() || filtered || !a.sync_error_classes.is_empty() {
             bail!("give either --event-id or a filter (--org, --since, --reason, ...), not both");
         }
         return Ok(json!({ "event_ids": a.event_ids, "dry_run": a.dry_run }));
@@ -83,6 +90,12 @@ pub fn request_body(a: &ReprocessArgs, now: DateTime<Utc>) -> anyhow::Result<ser
     }
     if let Some(code) = a.status_code {
         filter["status_code"] = code.into();
+    }
+    if let Some(stage) = &a.stage {
+        filter["stage"] = stage.clone().into();
+    }
+    if !a.sync_error_classes.is_empty() {
+        filter["sync_error_classes"] = a.sync_error_classes.clone().into();
     }
     Ok(json!({ "filter": filter, "dry_run": a.dry_run }))
 }
@@ -169,6 +182,8 @@ mod tests {
             outcome: None,
             reasons: vec!["invalid_auth".into()],
             status_code: Some(401),
+            stage: Some("sync".into()),
+            sync_error_classes: vec!["timeout".into()],
             dry_run: true,
             idempotency_key: None,
             json: false,
@@ -176,6 +191,10 @@ mod tests {
         let body = request_body(&a, now).unwrap();
         assert_eq!(body["filter"]["since"], "2024-05-01T10:00:00.000000Z");
         assert_eq!(body["filter"]["status_code"], 401);
+        assert_eq!(
+            (&body["filter"]["stage"], &body["filter"]["sync_error_classes"][0]),
+            (&json!("sync"), &json!("timeout"))
+        );
         assert_eq!(body["dry_run"], true);
     }
 }

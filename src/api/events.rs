@@ -1,4 +1,5 @@
-//! GET /api/v1/events: recent rejected and failed events, newest first, with cursor pagination.
+//! GET /api/v1/events: recent rejected and failed events, and accepted events whose portal sync
+//! failed, newest first, with cursor pagination.
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -7,9 +8,12 @@ use chrono::DateTime;
 use serde::Serialize;
 
 use super::errors::ApiError;
-use super::filter::{format_time, parse_orgs, parse_outcome, parse_reasons, parse_status, parse_time};
+use super::filter::{
+    format_time, parse_orgs, parse_outcome, parse_reasons, parse_stage, parse_status,
+    parse_sync_error_classes, parse_time,
+};
 use super::{Admin, ApiState};
-use crate::store::reprocess::{ErrorEvent, EventFilter, ListCursor};
+use crate::store::reprocess::{ErrorEvent, EventFilter, ListCursor, SyncFailure, SyncState};
 
 #[derive(Debug, Serialize)]
 struct EventOut {
@@ -21,6 +25,20 @@ struct EventOut {
     rejection_reason: Option<String>,
     error_detail: Option<String>,
     reprocess_pending: bool,
+    sync_failure: Option<SyncFailureOut>,
+}
+
+/// What became of an event's portal sync, when it failed.
+#[derive(Debug, Serialize)]
+struct SyncFailureOut {
+    state: SyncState,
+    error_class: String,
+    http_status: Option<i32>,
+    attempts: i32,
+    last_error: Option<String>,
+    given_up_at: Option<String>,
+    lease_expired_at: Option<String>,
+    worker: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +85,20 @@ fn event_out(e: ErrorEvent) -> EventOut {
         rejection_reason: e.rejection_reason,
         error_detail: e.error_detail,
         reprocess_pending: e.reprocess_pending,
+        sync_failure: e.sync_failure.map(sync_failure_out),
+    }
+}
+
+fn sync_failure_out(f: SyncFailure) -> SyncFailureOut {
+    SyncFailureOut {
+        state: f.state,
+        error_class: f.error_class,
+        http_status: f.http_status,
+        attempts: f.attempts,
+        last_error: f.last_error,
+        given_up_at: f.given_up_at.map(format_time),
+        lease_expired_at: f.lease_expired_at.map(format_time),
+        worker: f.worker,
     }
 }
 
@@ -91,13 +123,15 @@ fn parse_cursor(text: &str) -> Result<ListCursor, ApiError> {
 
 fn parse_query(query: &str, default_limit: i64, max_limit: i64) -> Result<ListQuery, ApiError> {
     let mut filter = EventFilter::default();
-    let (mut orgs, mut reasons) = (Vec::new(), Vec::new());
+    let (mut orgs, mut reasons, mut classes) = (Vec::new(), Vec::new(), Vec::new());
     let mut cursor = None;
     let mut limit = None;
     let mut seen: Vec<String> = Vec::new();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let single =
-            matches!(key.as_ref(), "outcome" | "status_code" | "since" | "until" | "limit" | "cursor");
+        let single = matches!(
+            key.as_ref(),
+            "outcome" | "status_code" | "since" | "until" | "stage" | "limit" | "cursor"
+        );
         if single && seen.iter().any(|k| *k == key) {
             return Err(ApiError::bad_request(
                 "duplicate_parameter",
@@ -109,6 +143,8 @@ fn parse_query(query: &str, default_limit: i64, max_limit: i64) -> Result<ListQu
         match key.as_ref() {
             "org" => orgs.push(value.into_owned()),
             "reason" => reasons.push(value.into_owned()),
+            "sync_error_class" => classes.push(value.into_owned()),
+            "stage" => filter.stage = Some(parse_stage(&field, &value)?),
             "outcome" => filter.outcome = Some(parse_outcome(&field, &value)?),
             "status_code" => {
                 let code = value.parse::<i64>().map_err(|_| {
@@ -142,7 +178,7 @@ fn parse_query(query: &str, default_limit: i64, max_limit: i64) -> Result<ListQu
                     "unknown_parameter",
                     format!(
                         "unknown query parameter {shown:?}; expected org, outcome, reason, status_code, since, \
-                         until, limit or cursor"
+                         until, stage, sync_error_class, limit or cursor"
                     ),
                 ));
             }
@@ -150,6 +186,7 @@ fn parse_query(query: &str, default_limit: i64, max_limit: i64) -> Result<ListQu
     }
     filter.orgs = parse_orgs("query parameter org", &orgs)?;
     filter.reasons = parse_reasons("query parameter reason", &reasons)?;
+    filter.sync_error_classes = parse_sync_error_classes("query parameter sync_error_class", &classes)?;
     Ok(ListQuery { filter, cursor, limit: limit.unwrap_or(default_limit) })
 }
 
@@ -167,27 +204,64 @@ mod tests {
             rejection_reason: None,
             error_detail: None,
             reprocess_pending: false,
+            sync_failure: None,
         };
         assert_eq!(field_names(&event), schema_properties("/components/schemas/Event/properties"));
+        let failure = super::SyncFailureOut {
+            state: SyncState::GivenUp,
+            error_class: String::new(),
+            http_status: None,
+            attempts: 0,
+            last_error: None,
+            given_up_at: None,
+            lease_expired_at: None,
+            worker: None,
+        };
+        assert_eq!(
+            field_names(&failure),
+            schema_properties("/components/schemas/Event/properties/sync_failure/properties")
+        );
         let page = super::Page { events: Vec::new(), next_cursor: None };
         assert_eq!(field_names(&page), schema_properties("/components/schemas/EventPage/properties"));
 
-        // The outcome enums of the document are the vocabulary's error outcomes.
+        // The enums of the document are the vocabularies: outcomes (a listed event may be an
+        // accepted one whose sync failed; filters select error outcomes), stages, sync states and
+        // error classes.
+        use crate::domain::sync::SyncErrorClass;
+        use crate::domain::Outcome;
+        use crate::store::reprocess::Stage;
+        use serde_json::json;
         let doc: serde_json::Value = serde_json::from_str(super::super::openapi::TEMPLATE).unwrap();
+        let all: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(doc.pointer("/components/schemas/Event/properties/outcome/enum").unwrap(), &json!(all));
         let outcomes: Vec<&str> = super::super::filter::error_outcomes().map(|o| o.as_str()).collect();
-        for pointer in [
-            "/components/schemas/Event/properties/outcome/enum",
-            "/components/schemas/Filter/properties/outcome/enum",
+        let stages: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+        let classes: Vec<&str> = SyncErrorClass::ALL.iter().map(|c| c.as_str()).collect();
+        let param = |name: &str| {
+            doc["paths"]["/api/v1/events"]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("no parameter {name}"))["schema"]
+                .clone()
+        };
+        let schemas = &doc["components"]["schemas"];
+        for (pointer, want) in [
+            ("/Filter/properties/outcome/enum", json!(outcomes)),
+            ("/Filter/properties/stage/enum", json!(stages)),
+            ("/SyncErrorClass/enum", json!(classes)),
+            (
+                "/Event/properties/sync_failure/properties/state/enum",
+                json!([SyncState::GivenUp, SyncState::Abandoned]),
+            ),
         ] {
-            assert_eq!(doc.pointer(pointer).unwrap(), &serde_json::json!(outcomes), "{pointer}");
+            assert_eq!(schemas.pointer(pointer).unwrap(), &want, "{pointer}");
         }
-        let param = doc["paths"]["/api/v1/events"]["get"]["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "outcome")
-            .unwrap();
-        assert_eq!(param["schema"]["enum"], serde_json::json!(outcomes));
+        assert_eq!(param("outcome")["enum"], json!(outcomes));
+        assert_eq!(param("stage")["enum"], json!(stages));
+        assert_eq!(param("sync_error_class")["items"]["$ref"], "#/components/schemas/SyncErrorClass");
+        assert_eq!(param("sync_error_class")["maxItems"], classes.len());
     }
 
     use super::*;
@@ -205,6 +279,18 @@ mod tests {
         assert_eq!(parse_query("org=x%27%20OR%201%3D1", 100, 500).unwrap_err().code, "invalid_org");
         assert_eq!(parse_query("bogus=1", 100, 500).unwrap_err().code, "unknown_parameter");
         assert_eq!(parse_query("limit=1&limit=2", 100, 500).unwrap_err().code, "duplicate_parameter");
+        let q = parse_query("stage=sync&sync_error_class=timeout&sync_error_class=portal_auth", 100, 500)
+            .unwrap();
+        assert_eq!(q.filter.stage, Some(crate::store::reprocess::Stage::Sync));
+        assert_eq!(q.filter.sync_error_classes, ["timeout", "portal_auth"]);
+        assert_eq!(
+            parse_query("stage=sync&stage=webhook", 100, 500).unwrap_err().code,
+            "duplicate_parameter"
+        );
+        assert_eq!(
+            parse_query("sync_error_class=nope", 100, 500).unwrap_err().code,
+            "invalid_sync_error_class"
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::errors::ApiError;
+use crate::domain::sync::SyncErrorClass;
 use crate::domain::Outcome;
-use crate::store::reprocess::EventFilter;
+use crate::store::reprocess::{EventFilter, Stage};
 
 /// Most orgs and reasons one filter may list.
 pub const MAX_ORGS: usize = 100;
@@ -78,6 +79,34 @@ pub fn parse_outcome(field: &str, outcome: &str) -> Result<String, ApiError> {
     }
 }
 
+pub fn parse_stage(field: &str, stage: &str) -> Result<Stage, ApiError> {
+    Stage::parse(stage).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_stage",
+            format!("{field} must be webhook (refused by the webhook) or sync (given up by the portal sync)"),
+        )
+    })
+}
+
+pub fn parse_sync_error_classes(field: &str, classes: &[String]) -> Result<Vec<String>, ApiError> {
+    let all = SyncErrorClass::ALL;
+    if classes.len() > all.len() {
+        return Err(ApiError::unprocessable(
+            "too_many_values",
+            format!("{field} lists {} classes; there are {}", classes.len(), all.len()),
+        ));
+    }
+    if let Some(bad) = classes.iter().find(|c| !all.iter().any(|k| k.as_str() == c.as_str())) {
+        let shown: String = bad.chars().take(40).collect();
+        let names: Vec<&str> = all.iter().map(|k| k.as_str()).collect();
+        return Err(ApiError::unprocessable(
+            "invalid_sync_error_class",
+            format!("{field}: {shown:?} is not a sync error class; expected one of {}", names.join(", ")),
+        ));
+    }
+    Ok(dedup(classes))
+}
+
 pub fn parse_status(field: &str, code: i64) -> Result<i32, ApiError> {
     if (100..=599).contains(&code) {
         Ok(code as i32)
@@ -144,6 +173,10 @@ pub struct FilterInput {
     pub reasons: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub status_code: Option<i64>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub sync_error_classes: Option<Vec<String>>,
 }
 
 impl FilterInput {
@@ -160,6 +193,11 @@ impl FilterInput {
             status_code: self.status_code.map(|c| parse_status("filter.status_code", c)).transpose()?,
             since: Some(parse_time("filter.since", &self.since)?),
             until: self.until.as_deref().map(|u| parse_time("filter.until", u)).transpose()?,
+            stage: self.stage.as_deref().map(|s| parse_stage("filter.stage", s)).transpose()?,
+            sync_error_classes: parse_sync_error_classes(
+                "filter.sync_error_classes",
+                self.sync_error_classes.as_deref().unwrap_or_default(),
+            )?,
         })
     }
 }
@@ -177,5 +215,11 @@ mod tests {
         assert!(parse_event_id("id", "5f0c3c3e-6c2b-4d2a-9a59-8f1f0c6f1a11").is_ok());
         assert!(parse_event_id("id", "5f0c3c3e6c2b4d2a9a598f1f0c6f1a11").is_err());
         assert!(parse_event_id("id", "{5f0c3c3e-6c2b-4d2a-9a59-8f1f0c6f1a11}").is_err());
+        assert_eq!(parse_stage("stage", "sync").unwrap(), Stage::Sync);
+        assert_eq!(parse_stage("stage", "portal").unwrap_err().code, "invalid_stage");
+        let classes = ["timeout".to_string(), "timeout".to_string()];
+        assert_eq!(parse_sync_error_classes("c", &classes).unwrap(), ["timeout"]);
+        let e = parse_sync_error_classes("c", &["Timeout".to_string()]).unwrap_err();
+        assert!(e.message.contains("portal_unavailable"), "{}", e.message);
     }
 }

@@ -74,7 +74,8 @@ mod tests {
     fn limits_are_patched_in() {
         let limits = Limits { max_batch: 7, max_page_size: 9, default_page_size: 3, ..Limits::default() };
         let doc: serde_json::Value = serde_json::from_str(&document(&limits)).unwrap();
-        let limit = &doc["paths"]["/api/v1/events"]["get"]["parameters"][6];
+        let limit = &doc["paths"]["/api/v1/events"]["get"]["parameters"]
+            [parameter_index("/api/v1/events", "get", "limit")];
         assert_eq!(limit["name"], "limit");
         assert_eq!(limit["schema"]["maximum"], 9);
         assert_eq!(

@@ -1,5 +1,6 @@
-//! POST /api/v1/reprocess: re-enqueue rejected or failed events for the portal sync service,
-//! with the reprocessing flag, atomically and idempotently (see `store::reprocess`).
+//! POST /api/v1/reprocess: re-enqueue rejected or failed events, and accepted events whose sync
+//! failed, for the portal sync service, with the reprocessing flag, atomically and idempotently
+//! (see `store::reprocess`).
 
 use std::net::SocketAddr;
 
@@ -333,6 +334,8 @@ mod openapi_tests {
             outcome: Some(String::new()),
             reasons: Some(Vec::new()),
             status_code: Some(0),
+            stage: Some(String::new()),
+            sync_error_classes: Some(Vec::new()),
         };
         assert_eq!(field_names(&filter), schema_properties(&format!("{SCHEMAS}/Filter/properties")));
         let by_ids = ReprocessBody { event_ids: Some(Vec::new()), filter: None, dry_run: false };

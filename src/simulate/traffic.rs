@@ -4,8 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::{LifecycleSender, SimError};
-use crate::store::{NewEvent, NewLifecycleEvent, NewQueueItem, Store, StoreError};
+use super::{Incidents, LifecycleSender, SimError};
+use crate::store::history::QueuedItem;
+use crate::store::{NewEvent, NewLifecycleEvent, Store};
 
 const NAMED_ORGS: [&str; 10] = [
     "contoso",
@@ -39,51 +40,6 @@ pub fn endpoint_url(org: &str) -> String {
 
 pub const FUNCTION_NAME: &str = "dynamics-webhook";
 
-/// When the incidents happen. Org roles: 1 has a secret rotation, 2 a queue backlog, 3 goes silent.
-#[derive(Debug, Clone)]
-pub struct Incidents {
-    live: bool,
-    anchor: DateTime<Utc>,
-}
-
-impl Incidents {
-    /// History ending at `end`: the secret rotation is ongoing (last 40 minutes), the crash was
-    /// six hours ago, the backlog builds over the last two hours, the silent org stopped three
-    /// hours ago.
-    pub fn history(end: DateTime<Utc>) -> Incidents {
-        Incidents { live: false, anchor: end }
-    }
-
-    /// Live traffic: a 15-minute cycle with a 5-minute secret rotation and a 1-minute crash.
-    pub fn live(start: DateTime<Utc>) -> Incidents {
-        Incidents { live: true, anchor: start }
-    }
-
-    fn cycle_minute(&self, t: DateTime<Utc>) -> i64 {
-        (t - self.anchor).num_minutes().rem_euclid(15)
-    }
-
-    fn rotation(&self, org: usize, t: DateTime<Utc>) -> bool {
-        org == 1 && if self.live { self.cycle_minute(t) < 5 } else { t > self.anchor - Duration::minutes(40) }
-    }
-
-    fn crash(&self, t: DateTime<Utc>) -> bool {
-        if self.live {
-            self.cycle_minute(t) == 8
-        } else {
-            t > self.anchor - Duration::hours(6) && t <= self.anchor - Duration::minutes(340)
-        }
-    }
-
-    fn backlog(&self, org: usize, t: DateTime<Utc>) -> bool {
-        org == 2 && (self.live || t > self.anchor - Duration::hours(2))
-    }
-
-    fn silent(&self, org: usize, t: DateTime<Utc>) -> bool {
-        org == 3 && (self.live || t > self.anchor - Duration::hours(3))
-    }
-}
-
 pub struct Traffic {
     orgs: Vec<String>,
     /// Cumulative Zipf-like weights: a few orgs send most of the traffic.
@@ -94,15 +50,24 @@ pub struct Traffic {
 pub struct GeneratedBatch {
     pub events: Vec<NewEvent>,
     pub lifecycle: Vec<NewLifecycleEvent>,
-    pub queue: Vec<NewQueueItem>,
 }
 
 impl GeneratedBatch {
+    /// The events the Edge Function accepted: each has a queue item.
+    pub fn accepted(&self) -> impl Iterator<Item = &NewEvent> {
+        self.events.iter().filter(|e| e.outcome == "accepted")
+    }
+
     /// Writes as the real writers do: the Edge Function logs events and hands accepted payloads to
-    /// the queue; the platform's lifecycle events go to the exporter's ingestion endpoint.
-    pub async fn write(&self, store: &Store, lifecycle: Option<&LifecycleSender>) -> Result<(), SimError> {
-        store.insert_events(&self.events).await?;
-        store.enqueue(&self.queue).await?;
+    /// the queue in one transaction (with history, the sync service's attempts come along); the
+    /// platform's lifecycle events go to the exporter's ingestion endpoint.
+    pub async fn write(
+        &self,
+        store: &Store,
+        items: &[QueuedItem],
+        lifecycle: Option<&LifecycleSender>,
+    ) -> Result<(), SimError> {
+        store.insert_traffic(&self.events, items).await?;
         if let Some(sender) = lifecycle {
             sender.send(&self.lifecycle).await?;
         }
@@ -159,8 +124,7 @@ impl Traffic {
         span: Duration,
         n: usize,
     ) -> GeneratedBatch {
-        let mut batch =
-            GeneratedBatch { events: Vec::with_capacity(n), lifecycle: Vec::new(), queue: Vec::new() };
+        let mut batch = GeneratedBatch { events: Vec::with_capacity(n), lifecycle: Vec::new() };
         let span_us = span.num_microseconds().unwrap_or(1).max(1);
         for i in 0..n {
             let t = from + Duration::microseconds(span_us * i as i64 + rng.gen_range(0..span_us));
@@ -219,9 +183,6 @@ impl Traffic {
                     "InputParameters": [{"key": "Target", "value": {"Id": uuid::Builder::from_random_bytes(rng.gen()).into_uuid()}}],
                 })
             });
-            if outcome == "accepted" && (self.incidents.live || self.incidents.backlog(org, t)) {
-                batch.queue.push(NewQueueItem { org_id: org_id.clone(), event_id, enqueued_at: t });
-            }
             if rng.gen_bool(0.005) {
                 batch.lifecycle.push(lifecycle(t, "Boot", None, "worker booted"));
                 let reason = if rng.gen_bool(0.5) { "EarlyDrop" } else { "EventLoopCompleted" };
@@ -241,16 +202,6 @@ impl Traffic {
             });
         }
         batch
-    }
-
-    /// The sync service's side in live mode: works off every org's queue but the backlogged one.
-    pub async fn work_off_queue(&self, store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
-        for (i, org) in self.orgs.iter().enumerate() {
-            if !self.incidents.backlog(i, now) {
-                store.work_off_queue(org, 10_000).await?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ macro_rules! dispatch {
 }
 
 mod bind;
+pub mod history;
 mod ingest;
 mod postgres;
 mod read;

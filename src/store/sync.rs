@@ -82,6 +82,20 @@ pub struct AttemptRecord<'a> {
     pub queue: &'a str,
 }
 
+/// The class an attempt is logged with, as `sync_error_class()` folds it.
+pub(crate) fn logged_class(outcome: SyncOutcome, class: Option<SyncErrorClass>) -> Option<&'static str> {
+    match outcome {
+        SyncOutcome::Succeeded => None,
+        SyncOutcome::Abandoned => Some(SyncErrorClass::WorkerLost.as_str()),
+        _ => Some(class.unwrap_or(SyncErrorClass::Other).as_str()),
+    }
+}
+
+/// An error detail as the functions keep it (`left(detail, 2000)`).
+pub(crate) fn logged_detail(text: Option<&str>) -> Option<String> {
+    text.map(|t| t.chars().take(2000).collect())
+}
+
 impl Store {
     /// Returns items whose lease ran out (logging each abandoned attempt), then claims up to
     /// `claim.limit` waiting items for `claim.worker`.

@@ -3,14 +3,40 @@
 //! the simulator and the demo post theirs to the ingestion endpoint (`store/ingest.rs` writes
 //! them), and `insert_lifecycle` is left for tests that need exact rows.
 
+use std::collections::HashMap;
+
 use sqlx::QueryBuilder;
 
 use super::bind::{At, Id, Json};
+use super::history::{LoggedAttempt, QueuedItem};
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
 use super::{sql, NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, Result, Store, StoreError};
 
-/// Rows per multi-row INSERT: 10 columns each stays under SQLite's 32766 bind variables (and far
-/// under PostgreSQL's 65535).
-const INSERT_CHUNK: usize = 3000;
+/// Rows per multi-row INSERT of `columns` bound columns: under SQLite's 32766 bind variables
+/// (and far under PostgreSQL's 65535).
+const fn chunk_of(columns: usize) -> usize {
+    30_000 / columns
+}
+
+/// A bulk write's settings (the simulator's history, a million rows or more): PostgreSQL does not
+/// wait for the WAL at commit; SQLite gets a page cache that holds a batch's random index pages,
+/// and statement journals in memory (the connection keeps both, which later reads only gain from).
+trait Bulk {
+    const SETTINGS: &'static [&'static str];
+}
+
+impl Bulk for PgStore {
+    const SETTINGS: &'static [&'static str] = &["SET LOCAL synchronous_commit = off"];
+}
+
+impl Bulk for SqliteStore {
+    const SETTINGS: &'static [&'static str] = &["PRAGMA cache_size = -65536", "PRAGMA temp_store = memory"];
+}
+
+fn bulk_settings<S: Bulk>(_: &S) -> &'static [&'static str] {
+    S::SETTINGS
+}
 
 impl Store {
     pub async fn upsert_organization(&self, org: &NewOrganization) -> Result<()> {
@@ -27,9 +53,20 @@ impl Store {
 
     /// Writes the events in one transaction.
     pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
+        self.insert_traffic(events, &[]).await
+    }
+
+    /// Writes events, their queue items and the attempts logged for those in one transaction, as
+    /// the Edge Function (events and items) and, for history, the sync service left them.
+    pub async fn insert_traffic(&self, events: &[NewEvent], items: &[QueuedItem]) -> Result<()> {
+        let attempts: Vec<(&QueuedItem, &LoggedAttempt)> =
+            items.iter().flat_map(|i| i.log.iter().map(move |a| (i, a))).collect();
         dispatch!(self, s => async {
             let mut tx = s.pool().begin().await?;
-            for chunk in events.chunks(INSERT_CHUNK) {
+            for setting in bulk_settings(s) {
+                sqlx::query(setting).execute(&mut *tx).await?;
+            }
+            for chunk in events.chunks(chunk_of(10)) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO webhook_events (event_id, org_id, received_at, outcome, http_status,
                      rejection_reason, error_detail, entity_name, message_name, payload) ",
@@ -45,6 +82,58 @@ impl Store {
                         .push_bind(&e.entity_name)
                         .push_bind(&e.message_name)
                         .push_bind(e.payload.as_ref().map(Json));
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            // The ids of items with attempts, for their attempts to name.
+            let mut ids: HashMap<String, i64> = HashMap::new();
+            for chunk in items.chunks(chunk_of(13)) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO sync_queue (org_id, event_id, state, enqueued_at, updated_at, attempts,
+                     claimed_by, claimed_at, lease_until, visible_at, last_error_class, last_http_status,
+                     last_error) ",
+                );
+                qb.push_values(chunk, |mut b, i| {
+                    b.push_bind(&i.org_id)
+                        .push_bind(Id(i.event_id))
+                        .push_bind(i.state.as_str())
+                        .push_bind(At(i.enqueued_at))
+                        .push_bind(At(i.updated_at))
+                        .push_bind(i.attempts)
+                        .push_bind(&i.claimed_by)
+                        .push_bind(i.claimed_at.map(At))
+                        .push_bind(i.lease_until.map(At))
+                        .push_bind(i.visible_at.map(At))
+                        .push_bind(i.last_error_class)
+                        .push_bind(i.last_http_status)
+                        .push_bind(&i.last_error);
+                });
+                if chunk.iter().all(|i| i.log.is_empty()) {
+                    qb.build().execute(&mut *tx).await?;
+                } else {
+                    qb.push(" RETURNING id, CAST(event_id AS TEXT)");
+                    let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    ids.extend(rows.into_iter().map(|(id, event)| (event, id)));
+                }
+            }
+            for chunk in attempts.chunks(chunk_of(12)) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO sync_attempts (event_id, org_id, item_id, attempt, worker, received_at,
+                     started_at, finished_at, outcome, error_class, http_status, error_detail) ",
+                );
+                qb.push_values(chunk, |mut b, (i, a)| {
+                    b.push_bind(Id(i.event_id))
+                        .push_bind(&i.org_id)
+                        .push_bind(ids.get(&i.event_id.to_string()).copied())
+                        .push_bind(a.attempt)
+                        .push_bind(&a.worker)
+                        .push_bind(i.received_at.map(At))
+                        .push_bind(At(a.started_at))
+                        .push_bind(At(a.finished_at))
+                        .push_bind(a.outcome.as_str())
+                        .push_bind(a.error_class)
+                        .push_bind(a.http_status)
+                        .push_bind(&a.error_detail);
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -75,29 +164,10 @@ impl Store {
         .map_err(StoreError::query("writing lifecycle events"))
     }
 
+    /// Pending items, as the Edge Function enqueues accepted events.
     pub async fn enqueue(&self, items: &[NewQueueItem]) -> Result<()> {
-        for chunk in items.chunks(INSERT_CHUNK) {
-            dispatch!(self, s => {
-                let mut qb =
-                    QueryBuilder::new("INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at) ");
-                qb.push_values(chunk, |mut b, i| {
-                    b.push_bind(&i.org_id)
-                        .push_bind(Id(i.event_id))
-                        .push_bind(At(i.enqueued_at))
-                        .push_bind(At(i.enqueued_at));
-                });
-                qb.build().execute(s.pool()).await.map(|_| ())
-            })
-            .map_err(StoreError::query("enqueueing"))?;
-        }
-        Ok(())
-    }
-
-    /// The sync service's side: marks up to `limit` of the oldest pending items done.
-    pub async fn work_off_queue(&self, org_id: &str, limit: i64) -> Result<u64> {
-        match self {
-            Store::Postgres(s) => super::postgres::queue::work_off(s.pool(), org_id, limit).await,
-            Store::Sqlite(s) => super::sqlite::queue::work_off(s.pool(), org_id, limit).await,
-        }
+        let items: Vec<QueuedItem> =
+            items.iter().map(|i| QueuedItem::enqueued(&i.org_id, i.event_id, i.enqueued_at)).collect();
+        self.insert_traffic(&[], &items).await
     }
 }

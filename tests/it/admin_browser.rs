@@ -1,10 +1,12 @@
 //! The /admin page in a real headless Chromium against the real exporter and PostgreSQL: sign in,
 //! filter by org, select two failed events, reprocess, see the results, and find the queue rows
-//! carrying the reprocessing flag; a bad token is refused; a second click enqueues nothing twice.
+//! carrying the reprocessing flag; a bad token is refused; a second click enqueues nothing twice;
+//! sync failures are listed by stage and reprocessed the same way.
 //! A screenshot of the page with results lands in test-artifacts/admin-reprocess.png.
 
 use crate::support;
 
+use crate::api_support::sync::{accepted, at, update_items};
 use crate::api_support::{reprocess_items, seed, start, ADMIN_TOKEN, VIEWER_TOKEN};
 use crate::support::browser::Browser;
 use chrono::{Duration, Utc};
@@ -108,6 +110,48 @@ async fn select_and_reprocess_failed_events_in_chromium() {
     let dry = browser.wait_text("#dry-run-result", |t| !t.is_empty()).await;
     assert!(dry.contains("would enqueue 5 events"), "{dry}");
     assert_eq!(reprocess_items(&store).await.len(), 2, "a dry run writes nothing");
+
+    // Sync failures: listed by stage, described, the given-up one selectable and reprocessed,
+    // the abandoned one (its worker vanished; the next claim returns it) shown but not selectable.
+    let given_up = accepted(&store, "contoso", 11).await;
+    update_items(&store, given_up, "state = 'failed', attempts = 5, last_error = 'portal API 500'", "").await;
+    let abandoned = accepted(&store, "contoso", 12).await;
+    let lost =
+        format!("state = 'processing', attempts = 2, claimed_by = 'worker-7', lease_until = '{}'", at(-1));
+    update_items(&store, abandoned, &lost, "").await;
+    browser.client.execute("document.getElementById('f-stage').value = 'sync';", vec![]).await.unwrap();
+    browser.click("#apply").await;
+    browser.wait_count("#events tbody tr", |n| n == 2).await;
+    let texts = browser.client.find_all(Locator::Css("#events tbody td.sync")).await.unwrap();
+    let mut described = Vec::new();
+    for t in texts {
+        described.push(t.text().await.unwrap());
+    }
+    assert!(described
+        .iter()
+        .any(|t| t.contains("given up after 5 attempts") && t.contains("portal API 500")));
+    assert!(described.iter().any(|t| t.contains("abandoned") && t.contains("worker-7")), "{described:?}");
+    let lost_box = format!("#events tr[data-event-id=\"{abandoned}\"] input.select");
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css(&lost_box))
+            .await
+            .unwrap()
+            .prop("disabled")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    browser.click("#select-all").await;
+    browser.wait_text("#reprocess", |t| t == "Reprocess selected (1)").await;
+    browser.click("#reprocess").await;
+    browser.click("#confirm-yes").await;
+    let totals = browser.wait_text("#results-totals", |t| t.contains("1 enqueued")).await;
+    assert!(totals.contains("0 already pending") && totals.contains("of 1"), "{totals}");
+    let items = reprocess_items(&store).await;
+    assert!(items.iter().any(|i| i.event_id == given_up.to_string()) && items.len() == 3, "{items:?}");
 
     // A deep link from the dashboard preselects the event (the token stays for this tab).
     let target = seeded.rejected[0];

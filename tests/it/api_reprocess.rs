@@ -19,12 +19,7 @@ async fn results_per_event(url: String, store: Store) {
         a.body["totals"],
         json!({"requested": 5, "enqueued": 3, "would_enqueue": 0, "already_pending": 0, "not_found": 1, "not_eligible": 1})
     );
-    let results: Vec<(String, String)> = a.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["event_id"].as_str().unwrap().to_string(), r["result"].as_str().unwrap().to_string()))
-        .collect();
+    let results = results(&a);
     let expected = ["enqueued", "enqueued", "not_eligible", "not_found", "enqueued"];
     for ((id, want), (got_id, got)) in ids.iter().zip(expected).zip(&results) {
         assert_eq!((id.to_string().as_str(), want), (got_id.as_str(), got.as_str()));

@@ -45,7 +45,35 @@ async fn schemathesis_finds_no_failure() {
     let (url, store) = support::fresh_postgres().await;
     let cfg = SimConfig { events: 5_000, orgs: 8, end: chrono::Utc::now(), ..SimConfig::default() };
     simulate::run(&store, &cfg, std::future::pending::<()>()).await.unwrap();
+    // Sync failures too, so that answers carrying them are checked against the schema: items
+    // given up (with and without a class) and items whose worker vanished.
+    let pick = |n: u32| {
+        format!("SELECT id FROM sync_queue WHERE state IN ('pending', 'done') AND NOT reprocess ORDER BY id LIMIT {n}")
+    };
+    exec(
+        &store,
+        &format!(
+            "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error_class = 'portal_unavailable',
+                    last_http_status = 503, last_error = 'portal answered 503' WHERE id IN ({});
+             UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500' WHERE id IN ({});
+             UPDATE sync_queue SET state = 'processing', attempts = 2, claimed_by = 'worker-lost',
+                    lease_until = now() - interval '1 minute' WHERE id IN ({})",
+            pick(15),
+            pick(5),
+            pick(5)
+        ),
+        "",
+    )
+    .await;
     let exporter = crate::ingest_support::start(&url, &[]);
+    let listed = get(&exporter, Some(ADMIN_TOKEN), "/api/v1/events?stage=sync&limit=100").await;
+    let states: Vec<&str> = listed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["sync_failure"]["state"].as_str())
+        .collect();
+    assert!(states.contains(&"given_up") && states.contains(&"abandoned"), "{}", listed.text);
 
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("schemathesis.toml");
@@ -90,11 +118,15 @@ async fn schemathesis_finds_no_failure() {
     assert!(generated >= 100, "schemathesis ran too few cases: {line:?}\n{stdout}");
     assert!(stdout.contains("Tested: 4"), "the two API and the two ingestion operations:\n{stdout}");
 
-    // Whatever the fuzzer enqueued refers to a rejected or failed event, once.
+    // Whatever the fuzzer enqueued refers to a rejected or failed event or a given-up item, and
+    // never to an event whose item was still open (the abandoned ones).
     let orphans: i64 = match &store {
         Store::Postgres(s) => sqlx::query(
-            "SELECT count(*) FROM sync_queue q WHERE q.reprocess AND NOT EXISTS
-             (SELECT 1 FROM webhook_events e WHERE e.event_id = q.event_id AND e.outcome IN ('rejected', 'failed'))",
+            "SELECT count(*) FROM sync_queue q WHERE q.reprocess AND (NOT EXISTS
+             (SELECT 1 FROM webhook_events e WHERE e.event_id = q.event_id AND e.outcome IN ('rejected', 'failed'))
+              AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.event_id = q.event_id AND f.state = 'failed')
+              OR EXISTS (SELECT 1 FROM sync_queue o WHERE o.event_id = q.event_id AND NOT o.reprocess
+                         AND o.state = 'processing'))",
         )
         .fetch_one(s.pool())
         .await

@@ -1,6 +1,7 @@
 //! The README's first command: `demo` serves /metrics for several orgs from an embedded SQLite
-//! store, with values moving as the simulator writes, prints a working admin token, and its
-//! simulator's lifecycle events arrive through the ingestion endpoint.
+//! store, with values moving as the simulator writes and its sync service works the queue, prints
+//! a working admin token, and its simulator's lifecycle events arrive through the ingestion
+//! endpoint.
 
 use crate::support;
 
@@ -8,12 +9,17 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+fn sum(metrics: &str, prefix: &str) -> f64 {
+    support::parse_metrics(metrics).into_iter().filter(|(s, _)| s.starts_with(prefix)).map(|(_, v)| v).sum()
+}
+
 fn received(metrics: &str) -> f64 {
-    support::parse_metrics(metrics)
-        .into_iter()
-        .filter(|(s, _)| s.starts_with("webhook_payloads_received_total{"))
-        .map(|(_, v)| v)
-        .sum()
+    sum(metrics, "webhook_payloads_received_total{")
+}
+
+/// Portal syncs the demo's sync service logged.
+fn synced(metrics: &str) -> f64 {
+    sum(metrics, r#"webhook_sync_attempts_total{outcome="succeeded""#)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +66,11 @@ async fn demo_serves_moving_metrics_and_a_usable_admin_token() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let later = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(received(&later) > received(&first), "values move as the simulator writes");
+    assert!(synced(&later) > synced(&first), "the sync service works the queue live");
+    assert!(
+        !later.contains("webhook_sync_window_events_unaccounted{"),
+        "every accepted payload is synced, waiting, in flight or given up"
+    );
 
     let events = reqwest::Client::new()
         .get(format!("http://{addr}/api/v1/events?limit=5"))

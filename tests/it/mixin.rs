@@ -1,7 +1,9 @@
 //! The mixin (mixin/) is the single source of the rules and the dashboard:
-//! - the shipped alerting-rules/ files, the dashboard, its .lint and docs/dashboard-panels.md are exactly what
-//!   `mixin/generate.sh` renders, byte for byte;
-//! - the dashboard matches Grafana's published schema (@grafana/schema, mixin/schema-check), and
+//! - the shipped alerting-rules/ files, the dashboard, its .lint, docs/dashboard-panels.md and the
+//!   Kubernetes PrometheusRule and dashboard ConfigMap are exactly what `mixin/generate.sh`
+//!   renders, byte for byte;
+//! - the dashboard matches Grafana's published schema (@grafana/schema, mixin/schema-check) of
+//!   every Grafana version checked there (the one docker-compose.yml runs is the newest), and
 //!   that check rejects broken dashboards;
 //! - another `_config` (job, threshold, runbook) reaches every selector, threshold and runbook
 //!   link, and promtool accepts what it renders.
@@ -62,6 +64,8 @@ fn shipped_files_are_what_the_mixin_renders() {
     let expected = [
         "alerting-rules/alerts/webhook-alerts.yaml",
         "alerting-rules/rules/webhook-recording.yaml",
+        "deploy/kubernetes/base/dashboards-configmap.yaml",
+        "deploy/kubernetes/base/prometheusrule.yaml",
         "docs/dashboard-panels.md",
         "grafana/dashboards/.lint",
         "grafana/dashboards/webhook-health.json",
@@ -79,16 +83,61 @@ fn shipped_files_are_what_the_mixin_renders() {
         stale.is_empty(),
         "{stale:?} differ from what mixin/ renders: edit mixin/ (not these files) and run mixin/generate.sh"
     );
-    for yaml in &files[..2] {
+    for yaml in files.iter().filter(|f| f.extension().is_some_and(|e| e == "yaml")) {
         let head = fs::read_to_string(repo().join(yaml)).unwrap();
         assert!(head.starts_with("# Generated from mixin/"), "{} lacks its generated header", yaml.display());
     }
 }
 
+/// The Grafana versions whose schema the check installs (`grafana-schema-VERSION` aliases of
+/// @grafana/schema in mixin/schema-check/package.json), oldest first.
+fn checked_grafana_versions() -> Vec<String> {
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(repo().join("mixin/schema-check/package.json")).unwrap())
+            .unwrap();
+    let mut versions: Vec<String> = manifest["devDependencies"]
+        .as_object()
+        .expect("devDependencies")
+        .iter()
+        .filter_map(|(name, spec)| {
+            let version = name.strip_prefix("grafana-schema-")?;
+            assert_eq!(spec.as_str(), Some(format!("npm:@grafana/schema@{version}").as_str()), "{name}");
+            Some(version.to_string())
+        })
+        .collect();
+    let numbers = |v: &String| -> Vec<u64> {
+        v.split('.').map(|n| n.parse().unwrap_or_else(|e| panic!("grafana-schema-{v}: {e}"))).collect()
+    };
+    versions.sort_by_key(numbers);
+    versions
+}
+
+/// The dashboard passes the schema of an older Grafana still in wide use and of the one
+/// docker-compose.yml runs, which is the newest checked.
 #[test]
-fn dashboard_matches_grafanas_published_schema() {
+fn dashboard_matches_the_schema_of_every_checked_grafana() {
+    let versions = checked_grafana_versions();
+    assert!(
+        versions.len() >= 2,
+        "mixin/schema-check checks {versions:?}: an older and a current Grafana expected"
+    );
+    let compose = fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    let pinned = compose
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: grafana/grafana:"))
+        .expect("docker-compose.yml runs no grafana/grafana image");
+    assert_eq!(
+        pinned,
+        versions.last().unwrap(),
+        "docker-compose.yml runs another Grafana than the newest schema checked"
+    );
     let out = schema_check(&[PathBuf::from(dash::DASHBOARD)]);
-    assert!(out.status.success(), "{} does not match @grafana/schema:\n{}", dash::DASHBOARD, text(&out));
+    let said = text(&out);
+    assert!(out.status.success(), "{} does not match @grafana/schema:\n{said}", dash::DASHBOARD);
+    for v in &versions {
+        let line = format!("{}: matches @grafana/schema {v}", dash::DASHBOARD);
+        assert!(said.lines().any(|l| l == line), "no `{line}` in:\n{said}");
+    }
 }
 
 /// A named way to break a dashboard, and what the schema check must then say.

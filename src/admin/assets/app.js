@@ -1,6 +1,7 @@
 'use strict';
-// The admin page for selecting failed webhook events and reprocessing them. It only talks to the
-// exporter's authenticated API; the token lives in sessionStorage, i.e. for this tab only.
+// The admin page for selecting failed webhook events and sync failures and reprocessing them. It
+// only talks to the exporter's authenticated API; the token lives in sessionStorage, i.e. for this
+// tab only.
 
 const TOKEN_KEY = 'whe-admin-token';
 const PAGE_SIZE = 50;
@@ -89,8 +90,10 @@ function toLocal(value) {
 function filterParams() {
   const p = new URLSearchParams();
   orgList().forEach((o) => p.append('org', o));
+  if ($('f-stage').value) p.set('stage', $('f-stage').value);
   if ($('f-outcome').value) p.set('outcome', $('f-outcome').value);
   if ($('f-reason').value) p.append('reason', $('f-reason').value);
+  if ($('f-sync-class').value) p.append('sync_error_class', $('f-sync-class').value);
   if ($('f-status').value) p.set('status_code', $('f-status').value.trim());
   if ($('f-from').value) p.set('since', toIso($('f-from').value));
   if ($('f-to').value) p.set('until', toIso($('f-to').value));
@@ -104,6 +107,8 @@ function applyDeepLink() {
   $('f-from').value = toLocal(q.get('from'));
   $('f-to').value = toLocal(q.get('to'));
   if (q.get('reason')) $('f-reason').value = q.get('reason');
+  if (q.get('stage')) $('f-stage').value = q.get('stage');
+  if (q.get('sync_error_class')) $('f-sync-class').value = q.get('sync_error_class');
   if (q.get('status')) $('f-status').value = q.get('status');
   state.preselect = q.get('event');
 }
@@ -124,6 +129,28 @@ function badge(kind, text) {
   return span;
 }
 
+function shortTime(t) {
+  return t ? t.replace('T', ' ').replace(/\.\d+/, '').replace('Z', '') : '';
+}
+
+// A sync failure in one line; an abandoned item (its worker vanished) is returned to the queue by
+// the sync service's next claim, so it is shown but cannot be selected.
+function syncText(f) {
+  if (!f) return '';
+  const http = f.http_status ? `, HTTP ${f.http_status}` : '';
+  if (f.state === 'abandoned') {
+    return `abandoned: lease of ${f.worker || 'a worker'} ran out at ${shortTime(f.lease_expired_at)}, ` +
+      `attempt ${f.attempts} (the next claim returns it)`;
+  }
+  const why = f.last_error ? `: ${f.last_error}` : '';
+  return `given up after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'} at ${shortTime(f.given_up_at)}, ` +
+    `${f.error_class}${http}${why}`;
+}
+
+function selectable(e) {
+  return !(e.sync_failure && e.sync_failure.state === 'abandoned');
+}
+
 function renderEvents() {
   const rows = state.events.map((e) => {
     const tr = document.createElement('tr');
@@ -132,6 +159,7 @@ function renderEvents() {
     const box = document.createElement('input');
     box.type = 'checkbox';
     box.className = 'select';
+    box.disabled = !selectable(e);
     box.checked = state.selected.has(e.event_id);
     box.setAttribute('aria-label', `Select event ${e.event_id}`);
     box.addEventListener('change', () => {
@@ -146,13 +174,14 @@ function renderEvents() {
     if (e.reprocess_pending) pending.append(badge('pending', 'pending'));
     tr.append(
       first,
-      cell(e.received_at.replace('T', ' ').replace(/\.\d+/, '').replace('Z', '')),
+      cell(shortTime(e.received_at)),
       cell(e.org),
       cell(e.event_id, 'id'),
       cell(e.outcome),
       cell(e.http_status),
       cell(e.rejection_reason),
       cell(e.error_detail, 'detail'),
+      cell(syncText(e.sync_failure), e.sync_failure ? `detail sync ${e.sync_failure.state}` : 'detail'),
       pending,
     );
     return tr;
@@ -168,7 +197,7 @@ function updateSelection() {
   const n = state.selected.size;
   $('reprocess').textContent = `Reprocess selected (${n})`;
   $('reprocess').disabled = n === 0;
-  const boxes = Array.from(document.querySelectorAll('#events tbody input.select'));
+  const boxes = Array.from(document.querySelectorAll('#events tbody input.select:not(:disabled)'));
   $('select-all').checked = boxes.length > 0 && boxes.every((b) => b.checked);
 }
 
@@ -182,10 +211,8 @@ async function load(cursor) {
     state.cursor = cursor;
     state.events = page.events;
     state.next = page.next_cursor;
-    if (state.preselect && page.events.some((e) => e.event_id === state.preselect)) {
-      const e = page.events.find((x) => x.event_id === state.preselect);
-      state.selected.set(e.event_id, e.org);
-    }
+    const linked = page.events.find((e) => e.event_id === state.preselect);
+    if (linked && selectable(linked)) state.selected.set(linked.event_id, linked.org);
     renderEvents();
   } catch (err) {
     if (err.status === 401 || err.status === 403) signedOut(explain(err));
@@ -257,8 +284,10 @@ async function dryRun() {
   }
   const filter = { orgs, since: toIso($('f-from').value) };
   if ($('f-to').value) filter.until = toIso($('f-to').value);
+  if ($('f-stage').value) filter.stage = $('f-stage').value;
   if ($('f-outcome').value) filter.outcome = $('f-outcome').value;
   if ($('f-reason').value) filter.reasons = [$('f-reason').value];
+  if ($('f-sync-class').value) filter.sync_error_classes = [$('f-sync-class').value];
   if ($('f-status').value) filter.status_code = Number($('f-status').value);
   try {
     const res = await api('/api/v1/reprocess', {
@@ -309,11 +338,11 @@ document.addEventListener('DOMContentLoaded', () => {
   $('dry-run').addEventListener('click', dryRun);
   $('select-all').addEventListener('change', () => {
     const on = $('select-all').checked;
-    for (const e of state.events) {
+    for (const e of state.events.filter(selectable)) {
       if (on) state.selected.set(e.event_id, e.org);
       else state.selected.delete(e.event_id);
     }
-    document.querySelectorAll('#events tbody input.select').forEach((b) => { b.checked = on; });
+    document.querySelectorAll('#events tbody input.select:not(:disabled)').forEach((b) => { b.checked = on; });
     updateSelection();
   });
   $('reprocess').addEventListener('click', askConfirmation);

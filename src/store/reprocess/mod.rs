@@ -1,5 +1,5 @@
-//! Reprocessing: listing error events and re-enqueueing them for the portal sync service, with
-//! an audit row per request, on both backends.
+//! Reprocessing: listing error events (refused by the webhook, or given up by the portal sync) and
+//! re-enqueueing them for the portal sync service, with an audit row per request, on both backends.
 //!
 //! Safety rests on the database, not on memory, so that several exporter replicas may serve the
 //! API at once:
@@ -10,6 +10,8 @@
 //! - `reprocess_requests_idempotency` (one completed request per principal and key): the same
 //!   Idempotency-Key waits for the first request and then replays its stored response.
 
+pub(crate) mod select;
+mod sync_failure;
 mod tx;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use uuid::Uuid;
 
 use super::{postgres, sqlite, Result, Store, StoreError};
 use crate::domain::UNKNOWN_ORG;
+pub use sync_failure::{Stage, SyncFailure, SyncState};
 use tx::Tx;
 
 /// Which error events a listing or a reprocess request selects. Empty lists and `None` match all.
@@ -35,6 +38,9 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Exclusive.
     pub until: Option<DateTime<Utc>>,
+    pub stage: Option<Stage>,
+    /// Sync failures of these error classes only.
+    pub sync_error_classes: Vec<String>,
 }
 
 /// Position in a newest-first listing: the last row of the previous page.
@@ -44,7 +50,7 @@ pub struct ListCursor {
     pub id: i64,
 }
 
-/// One rejected or failed event, as the listing shows it.
+/// One rejected or failed event, or one whose sync failed, as the listing shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorEvent {
     pub id: i64,
@@ -56,6 +62,7 @@ pub struct ErrorEvent {
     pub rejection_reason: Option<String>,
     pub error_detail: Option<String>,
     pub reprocess_pending: bool,
+    pub sync_failure: Option<SyncFailure>,
 }
 
 /// What a reprocess request selects.
@@ -75,7 +82,7 @@ pub enum Disposition {
     WouldEnqueue,
     AlreadyPending,
     NotFound,
-    /// Accepted events are not reprocessed.
+    /// Accepted events are reprocessed only when their sync failed.
     NotEligible,
 }
 
@@ -171,11 +178,13 @@ pub(crate) struct Candidate {
     pub event_id: Uuid,
     pub org_id: String,
     pub org_label: String,
+    /// Refused by the webhook, sync failed, or an item of it is open (then already pending).
     pub eligible: bool,
 }
 
 impl Store {
-    /// Rejected and failed events matching `filter`, newest first, after `cursor`.
+    /// Rejected and failed events and sync failures matching `filter`, newest first, after
+    /// `cursor`.
     pub async fn error_events(
         &self,
         filter: &EventFilter,
@@ -301,6 +310,7 @@ where
         rejection_reason: r.get("rejection_reason"),
         error_detail: r.get("error_detail"),
         reprocess_pending: r.get("pending"),
+        sync_failure: sync_failure::decode(r),
     }
 }
 

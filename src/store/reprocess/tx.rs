@@ -128,7 +128,7 @@ impl Tx {
         }
     }
 
-    /// Eligible events matching the filter, oldest first, at most `limit`.
+    /// Events matching the filter, oldest first, at most `limit`.
     pub(super) async fn lookup_filter(&mut self, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
         match self {
             Tx::Pg(tx) => postgres::reprocess::lookup_filter(tx, f, limit).await,
@@ -143,7 +143,8 @@ impl Tx {
         }
     }
 
-    /// Which of these events have a reprocess pending or processing.
+    /// Which of these events have an item pending or processing (a reprocess, or a sync not
+    /// finished yet).
     pub(super) async fn pending_among(&mut self, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
         match self {
             Tx::Pg(tx) => postgres::queue::pending_reprocess(tx, events).await,
@@ -151,7 +152,7 @@ impl Tx {
         }
     }
 
-    /// Inserts one reprocess item per event unless one is already open; returns those inserted.
+    /// Inserts one reprocess item per event unless an item of it is open; returns those inserted.
     pub(super) async fn enqueue_reprocess(
         &mut self,
         events: &[(&str, Uuid)],

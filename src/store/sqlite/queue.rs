@@ -3,37 +3,21 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::reprocess::json_list;
 use super::ts;
 use crate::store::reprocess::q;
-use crate::store::{Result, StoreError};
+use crate::store::Result;
 
-/// The sync service's side: marks up to `limit` of the oldest pending items done.
-pub async fn work_off(pool: &SqlitePool, org_id: &str, limit: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE sync_queue SET state = 'done', attempts = attempts + 1, updated_at = $3
-         WHERE id IN (SELECT id FROM sync_queue WHERE org_id = $1 AND state = 'pending'
-                      ORDER BY enqueued_at LIMIT $2)",
-    )
-    .bind(org_id)
-    .bind(limit)
-    .bind(ts(Utc::now()))
-    .execute(pool)
-    .await
-    .map_err(StoreError::query("working off the queue"))?;
-    Ok(done.rows_affected())
-}
-
-/// Which of these events have a reprocess pending or processing.
+/// Which of these events have an item pending or processing (see `postgres/queue.rs`).
 pub async fn pending_reprocess(tx: &mut SqliteConnection, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
     let ids: Vec<Uuid> = events.iter().map(|(_, id)| *id).collect();
     let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT event_id FROM sync_queue WHERE event_id IN (SELECT value FROM json_each($1))
-             AND reprocess = 1 AND state IN ('pending', 'processing')",
+        "SELECT DISTINCT event_id FROM sync_queue WHERE event_id IN (SELECT value FROM json_each($1))
+             AND state IN ('pending', 'processing')",
     )
     .bind(json_list(&texts))
     .fetch_all(tx)
@@ -42,7 +26,7 @@ pub async fn pending_reprocess(tx: &mut SqliteConnection, events: &[(&str, Uuid)
     Ok(rows.iter().filter_map(|t| Uuid::parse_str(t).ok()).collect())
 }
 
-/// One reprocess item per event unless one is already open; returns the events inserted.
+/// One reprocess item per event unless an item of it is open; returns the events inserted.
 pub async fn enqueue_reprocess(
     tx: &mut SqliteConnection,
     events: &[(&str, Uuid)],
@@ -55,7 +39,9 @@ pub async fn enqueue_reprocess(
                                      reprocess_request_id, requested_by)
              SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), 'pending', $2, $2, 1,
                     $3, $4
-             FROM json_each($1) AS j WHERE true
+             FROM json_each($1) AS j
+             WHERE NOT EXISTS (SELECT 1 FROM sync_queue o WHERE o.event_id = json_extract(j.value, '$[1]')
+                               AND o.state IN ('pending', 'processing'))
              ON CONFLICT (event_id) WHERE reprocess = 1 AND state IN ('pending', 'processing')
              DO NOTHING
              RETURNING event_id",

@@ -1,27 +1,28 @@
-//! Reprocessing SQL on SQLite: listing error events and selecting events to reprocess. Lists are
-//! bound as JSON arrays (`json_each`), ids and times as text.
+//! Reprocessing SQL on SQLite: binding the filter and running the shared selections
+//! (`store/reprocess/select.rs`). Lists are bound as JSON arrays (`json_each`), ids and times as
+//! text.
 
 use serde::Serialize;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::ts;
-use crate::store::reprocess::{
-    candidate, error_event, q, Candidate, ErrorEvent, EventFilter, ListCursor, DETAIL_CHARS,
-};
+use crate::store::reprocess::select::{self, Dialect};
+use crate::store::reprocess::{candidate, error_event, q, Candidate, ErrorEvent, EventFilter, ListCursor};
 use crate::store::{Result, StoreError};
 
-/// The same filter on SQLite, lists bound as JSON arrays.
-const FILTER: &str = "e.outcome IN ('rejected', 'failed') AND e.outcome <> 'accepted'
-    AND (json_array_length($1) = 0 OR e.org_id IN (SELECT value FROM json_each($1)))
-    AND ($2 IS NULL OR e.outcome = $2)
-    AND (json_array_length($3) = 0 OR e.rejection_reason IN (SELECT value FROM json_each($3)))
-    AND ($4 IS NULL OR e.http_status = $4)
-    AND ($5 IS NULL OR e.received_at >= $5)
-    AND ($6 IS NULL OR e.received_at < $6)";
+const DIALECT: Dialect = Dialect {
+    param: |n, _| format!("${n}"),
+    in_list: |expr, n| {
+        format!("(json_array_length(${n}) = 0 OR {expr} IN (SELECT value FROM json_each(${n})))")
+    },
+    // The store's fixed-width form (`ts`), to the microsecond.
+    now: "(strftime('%Y-%m-%dT%H:%M:%S', 'now') || substr(strftime('%f', 'now'), 3) || '000Z')",
+};
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
+/// Binds $1..$8 (see `select.rs`).
 fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter) -> SqliteQuery<'q> {
     q.bind(json_list(&f.orgs))
         .bind(f.outcome.clone())
@@ -29,6 +30,8 @@ fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter) -> SqliteQuery<'q> {
         .bind(f.status_code)
         .bind(f.since.map(ts))
         .bind(f.until.map(ts))
+        .bind(f.stage.map(|s| s.as_str()))
+        .bind(json_list(&f.sync_error_classes))
 }
 
 pub(super) fn json_list<T: Serialize>(items: &[T]) -> String {
@@ -43,23 +46,14 @@ pub(super) fn uuid_column(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> 
     })
 }
 
-/// Rejected and failed events matching `filter`, newest first, after `cursor`.
+/// Rejected and failed events and sync failures matching `filter`, newest first, after `cursor`.
 pub async fn error_events(
     pool: &SqlitePool,
     filter: &EventFilter,
     cursor: Option<ListCursor>,
     limit: i64,
 ) -> Result<Vec<ErrorEvent>> {
-    let sql = format!(
-        "SELECT e.id, e.event_id, e.org_id, e.received_at, e.outcome, e.http_status,
-                    e.rejection_reason, substr(e.error_detail, 1, {DETAIL_CHARS}) AS error_detail,
-                    EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_id = e.event_id
-                            AND q.reprocess = 1 AND q.state IN ('pending', 'processing')) AS pending
-             FROM webhook_events e
-             WHERE {FILTER}
-               AND ($7 IS NULL OR (e.received_at, e.id) < ($7, $8))
-             ORDER BY e.received_at DESC, e.id DESC LIMIT $9"
-    );
+    let sql = select::listing(&DIALECT);
     let rows = filter_binds(sqlx::query(&sql), filter)
         .bind(cursor.map(|c| ts(c.received_at)))
         .bind(cursor.map_or(0, |c| c.id))
@@ -70,30 +64,21 @@ pub async fn error_events(
     rows.iter().map(|r| Ok(error_event(uuid_column(r, "event_id")?, r))).collect()
 }
 
-const SELECT_IDS: &str = "SELECT e.event_id, e.org_id, e.outcome IN ('rejected', 'failed') AS eligible,
-    o.org_id IS NOT NULL AS known FROM webhook_events e LEFT JOIN organizations o ON o.org_id = e.org_id AND o.active";
-
-const SELECT_FILTER: &str = "SELECT e.event_id, e.org_id, true AS eligible, o.org_id IS NOT NULL AS known
-    FROM webhook_events e LEFT JOIN organizations o ON o.org_id = e.org_id AND o.active";
-
 pub async fn lookup_ids(tx: &mut SqliteConnection, ids: &[Uuid]) -> Result<Vec<Candidate>> {
     let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let rows = sqlx::query(&format!("{SELECT_IDS} WHERE e.event_id IN (SELECT value FROM json_each($1))"))
-        .bind(json_list(&texts))
-        .fetch_all(tx)
-        .await
-        .map_err(q)?;
+    let sql = select::lookup_ids(&DIALECT, "e.event_id IN (SELECT value FROM json_each($1))");
+    let rows = sqlx::query(&sql).bind(json_list(&texts)).fetch_all(tx).await.map_err(q)?;
     rows.iter().map(|r| Ok(candidate(uuid_column(r, "event_id")?, r))).collect()
 }
 
 pub async fn lookup_filter(tx: &mut SqliteConnection, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
-    let sql = format!("{SELECT_FILTER} WHERE {FILTER} ORDER BY e.received_at, e.id LIMIT $7");
+    let sql = select::lookup_filter(&DIALECT);
     let rows = filter_binds(sqlx::query(&sql), f).bind(limit).fetch_all(tx).await.map_err(q)?;
     rows.iter().map(|r| Ok(candidate(uuid_column(r, "event_id")?, r))).collect()
 }
 
 pub async fn count_filter(tx: &mut SqliteConnection, f: &EventFilter) -> Result<i64> {
-    let sql = format!("SELECT count(*) FROM webhook_events e WHERE {FILTER}");
+    let sql = select::count_filter(&DIALECT);
     let row = filter_binds(sqlx::query(&sql), f).fetch_one(tx).await.map_err(q)?;
     Ok(row.get(0))
 }

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
+use super::reprocess::json_list;
 use super::{ts, SqliteStore};
 use crate::domain::sync::{SyncErrorClass, SyncOutcome};
-use crate::store::sync::{AttemptRecord, Claim, ClaimedItem, Finish};
+use crate::store::sync::{logged_class, logged_detail as detail, AttemptRecord, Claim, ClaimedItem, Finish};
 use crate::store::{timed, Result, StoreError};
 
 /// The one way into `sync_attempts` (as `sync_record_attempt()`): the event's `received_at` is
@@ -18,19 +19,6 @@ const RECORD: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT received_at FROM webhook_events WHERE event_id = $1),
              min($8, $9), $9, $10, $11, $12, $13)
      RETURNING id";
-
-/// The class an attempt is logged with, as `sync_error_class()` folds it.
-fn logged_class(outcome: SyncOutcome, class: Option<SyncErrorClass>) -> Option<&'static str> {
-    match outcome {
-        SyncOutcome::Succeeded => None,
-        SyncOutcome::Abandoned => Some(SyncErrorClass::WorkerLost.as_str()),
-        _ => Some(class.unwrap_or(SyncErrorClass::Other).as_str()),
-    }
-}
-
-fn detail(text: Option<&str>) -> Option<String> {
-    text.map(|t| t.chars().take(2000).collect())
-}
 
 async fn record(tx: &mut SqliteConnection, r: &AttemptRecord<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
     sqlx::query_scalar(RECORD)
@@ -120,28 +108,28 @@ pub async fn claim(s: &SqliteStore, claim: &Claim<'_>) -> Result<Vec<ClaimedItem
             .execute(&mut *tx)
             .await?;
         }
-        // SQLite has no data-modifying WITH: the claimed rows are found again by their claim.
-        sqlx::query(
+        // SQLite takes no UPDATE inside WITH: the claimed ids first, then their rows.
+        let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE sync_queue SET state = 'processing', attempts = attempts + 1, claimed_by = $1,
                     claimed_at = $2, lease_until = $3, updated_at = $2
              WHERE id IN (SELECT id FROM sync_queue
                           WHERE state = 'pending' AND (visible_at IS NULL OR visible_at <= $2)
-                          ORDER BY enqueued_at, id LIMIT $4)",
+                          ORDER BY enqueued_at, id LIMIT $4)
+             RETURNING id",
         )
         .bind(claim.worker)
         .bind(ts(now))
         .bind(ts(now + chrono(claim.lease)))
         .bind(claim.limit)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         let claimed: Vec<QueueRow> = sqlx::query_as(
             "SELECT q.id, q.event_id, q.org_id, q.attempts, q.reprocess, e.received_at, e.entity_name
              FROM sync_queue q LEFT JOIN webhook_events e ON e.event_id = q.event_id
-             WHERE q.state = 'processing' AND q.claimed_by = $1 AND q.claimed_at = $2
+             WHERE q.id IN (SELECT value FROM json_each($1))
              ORDER BY q.enqueued_at, q.id",
         )
-        .bind(claim.worker)
-        .bind(ts(now))
+        .bind(json_list(&ids))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

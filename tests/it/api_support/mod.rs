@@ -12,6 +12,8 @@ use webhook_health_exporter::store::{NewEvent, NewOrganization, Store};
 
 use crate::support::Exporter;
 
+pub mod sync;
+
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 pub const VIEWER_TOKEN: &str = "viewer-token-for-tests-0123456789";
 
@@ -42,7 +44,14 @@ pub struct Seeded {
     pub unknown_org: Uuid,
 }
 
-fn event(org: &str, minutes_ago: i64, outcome: &'static str, status: i32, reason: Option<&str>) -> NewEvent {
+/// An event of `org` received `minutes_ago`.
+pub fn event(
+    org: &str,
+    minutes_ago: i64,
+    outcome: &'static str,
+    status: i32,
+    reason: Option<&str>,
+) -> NewEvent {
     NewEvent {
         event_id: Uuid::new_v4(),
         org_id: org.into(),
@@ -122,6 +131,15 @@ pub async fn get(exporter: &Exporter, token: Option<&str>, path_and_query: &str)
 
 pub fn ids_json(ids: &[Uuid]) -> Value {
     Value::Array(ids.iter().map(|i| Value::String(i.to_string())).collect())
+}
+
+/// `(event_id, result)` of each event of a reprocess answer.
+pub fn results(a: &Answer) -> Vec<(String, String)> {
+    let results = a.body["results"].as_array().unwrap_or_else(|| panic!("no results: {}", a.text));
+    results
+        .iter()
+        .map(|r| (r["event_id"].as_str().unwrap().to_string(), r["result"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 /// The error code of an error answer.

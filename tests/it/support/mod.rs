@@ -122,9 +122,19 @@ impl Exporter {
         level: &str,
         stderr: Stdio,
     ) -> Exporter {
+        let mut args: Vec<String> =
+            ["serve", "--database-url", database_url, "--web.listen-address", &addr.to_string()]
+                .map(String::from)
+                .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Exporter::start_exactly(addr, &args, level, stderr)
+    }
+
+    /// Starts the binary with exactly `args` (which make it listen on `addr`), logging at `level`
+    /// to `stderr`, and waits until it listens.
+    pub fn start_exactly(addr: SocketAddr, args: &[String], level: &str, stderr: Stdio) -> Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"))
-            .args(["serve", "--database-url", database_url, "--web.listen-address", &addr.to_string()])
-            .args(extra)
+            .args(args)
             .env("WHE_LOG", level)
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -215,7 +225,7 @@ impl Drop for Exporter {
     }
 }
 
-fn free_address() -> SocketAddr {
+pub fn free_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
