@@ -48,7 +48,9 @@ async fn schemathesis_finds_no_failure() {
     // Sync failures too, so that answers carrying them are checked against the schema: items
     // given up (with and without a class) and items whose worker vanished.
     let pick = |n: u32| {
-        format!("SELECT id FROM sync_queue WHERE state IN ('pending', 'done') AND NOT reprocess ORDER BY id LIMIT {n}")
+        // The newest items: the listing's first page (newest first) must show them beside the
+        // simulated portal outage's give-ups.
+        format!("SELECT id FROM sync_queue WHERE state IN ('pending', 'done') AND NOT reprocess ORDER BY id DESC LIMIT {n}")
     };
     exec(
         &store,

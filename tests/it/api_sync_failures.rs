@@ -256,8 +256,11 @@ on_both_backends!(sync_failures_are_listed_filtered_and_reprocessed, super::list
 async fn hand_test(url: String, store: Store) {
     let cfg = SimConfig { events: 5_000, orgs: 8, end: chrono::Utc::now(), ..SimConfig::default() };
     simulate::run(&store, &cfg, std::future::pending::<()>()).await.unwrap();
+    // The simulated sync service works its queue off: 10 newly queued items, as the issue found them.
+    crate::support::queue_accepted(&store, "contoso", 10).await;
     let exporter = start(&url, &[]);
-    let pick = "SELECT id FROM sync_queue WHERE state = 'pending' AND NOT reprocess ORDER BY id LIMIT 10";
+    let pick =
+        "SELECT id FROM sync_queue WHERE state = 'pending' AND NOT reprocess ORDER BY id DESC LIMIT 10";
     let update = format!(
         "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500' WHERE id IN ({pick})"
     );

@@ -16,6 +16,7 @@ async fn sqlite_with_traffic() -> (String, tempfile::TempDir) {
     let sim =
         SimConfig { seed: 5, orgs: 6, events: 3_000, days: 1.0, end: Utc::now(), ..SimConfig::default() };
     simulate::run(&store, &sim, std::future::pending()).await.unwrap();
+    support::queue_accepted(&store, "contoso", 6).await;
     // The sync service's sparse series: a success, a give-up, an item whose worker vanished (its
     // lease ran out) and an item deleted without a success (an unaccounted event).
     let claim = Claim { worker: "w", limit: 2, lease: Duration::from_secs(60), max_attempts: 3 };

@@ -22,6 +22,17 @@ async fn exec(conn: &mut PgConnection, what: &str, statement: &str) {
 /// Writes the sync service's history over the simulated traffic ending at `now`.
 pub(super) async fn sync_history(url: &str) {
     let mut conn = PgConnection::connect(url).await.expect("connecting to write the sync history");
+    // This history is written here, over the payloads alone: what the simulator's own sync
+    // service did is taken back (its log, its totals, its items' states).
+    for statement in [
+        "DELETE FROM sync_attempts",
+        "DELETE FROM sync_attempt_totals",
+        "UPDATE sync_queue SET state = 'pending', attempts = 0, claimed_by = NULL, claimed_at = NULL,
+                lease_until = NULL, visible_at = NULL, last_error = NULL, last_error_class = NULL,
+                last_http_status = NULL",
+    ] {
+        exec(&mut conn, "taking the simulated sync service's work back", statement).await;
+    }
     // The history simulator enqueues only the backlogged org's last two hours: every other
     // accepted payload went through the queue as well (the same received time).
     exec(

@@ -299,3 +299,31 @@ pub fn rejected_event(
         payload: None,
     }
 }
+
+/// `n` payloads of `org_id` accepted a minute ago and queued, as the Edge Function writes them:
+/// waiting items whatever the simulated sync service did with the rest.
+pub async fn queue_accepted(store: &Store, org_id: &str, n: usize) -> Vec<uuid::Uuid> {
+    use webhook_health_exporter::store::{NewEvent, NewQueueItem};
+    let at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let events: Vec<NewEvent> = (0..n)
+        .map(|_| NewEvent {
+            event_id: uuid::Uuid::new_v4(),
+            org_id: org_id.into(),
+            received_at: at,
+            outcome: "accepted",
+            http_status: 202,
+            rejection_reason: None,
+            error_detail: None,
+            entity_name: Some("contact".into()),
+            message_name: Some("Update".into()),
+            payload: None,
+        })
+        .collect();
+    store.insert_events(&events).await.expect("writing accepted events");
+    let items: Vec<NewQueueItem> = events
+        .iter()
+        .map(|e| NewQueueItem { org_id: org_id.into(), event_id: e.event_id, enqueued_at: at })
+        .collect();
+    store.enqueue(&items).await.expect("queueing them");
+    events.iter().map(|e| e.event_id).collect()
+}
