@@ -35,7 +35,8 @@ pub struct CollectorConfig {
     pub batch_size: i64,
     /// A refresh stops reading further batches after this long, to answer the scrape.
     pub deadline: Duration,
-    /// How far back Edge Function lifecycle events are read at start.
+    /// How far back Edge Function lifecycle events are read at start, for the last error exit
+    /// (the exits counters come from the totals rollup).
     pub lifecycle_lookback: chrono::Duration,
     /// The Edge Functions whose lifecycle rows count (exits and health), by their stored
     /// `function_name`; empty: every function.
@@ -68,6 +69,8 @@ struct Progress {
     deletions: Option<i64>,
     /// The same for the attempt log's windows.
     sync_deletions: Option<i64>,
+    /// The partition fingerprint of the two logs when history was last read.
+    partitions: Option<i64>,
     /// The store's organization-change count when the organizations were last read, and when.
     organizations_read: Option<(i64, Instant)>,
     store_up: bool,
@@ -204,14 +207,20 @@ impl LogCollector {
         let writers = tx.open_writers().await?;
         self.note_open_writers(writers, now);
 
-        // A new set of organizations moves history between them and `_unknown`: read it anew, as
-        // of this snapshot, like at start (and at the next refresh if this one fails).
-        if orgs_changed {
+        // A new set of organizations moves history between them and `_unknown`; a partition
+        // attached, detached or dropped takes rows out of the windows or brings rows whose old
+        // transactions the incremental reads will never visit (and which the totals rollup does
+        // not count). Either way, read history anew as of this snapshot, like at start (and at the
+        // next refresh if this one fails).
+        let partitions_moved = self.progress.lock().unwrap().partitions.is_some_and(|p| p != tx.partitions());
+        let anew = orgs_changed || partitions_moved;
+        if anew {
             let mut p = self.progress.lock().unwrap();
             p.event_position = None;
             p.attempt_position = None;
+            p.stats.window_rebuilds_total += u64::from(partitions_moved);
         }
-        let positions = event_position.zip(attempt_position).filter(|_| !orgs_changed);
+        let positions = event_position.zip(attempt_position).filter(|_| !anew);
         let (caught_up, attempts_from) = match positions {
             None => {
                 self.read_history(&mut tx, now, since, window_start).await?;
@@ -245,20 +254,31 @@ impl LogCollector {
             }
         }
 
-        let lifecycle = match lifecycle_position {
+        // At start the exits come from the totals rollup, and the lookback only tells the last
+        // error exit: counting the lookback's rows made the counter restart with the exporter.
+        let (lifecycle_totals, lifecycle) = match lifecycle_position {
             Some(position) => {
                 let batch = tx.new_lifecycle(&position, self.config.batch_size).await?;
-                (batch.rows, batch.next)
+                (None, (batch.rows, batch.next))
             }
             None => {
-                (tx.lifecycle_since(now - self.config.lifecycle_lookback).await?, tx.lifecycle_position())
+                let totals = tx.lifecycle_totals().await?;
+                let recent = tx.lifecycle_since(now - self.config.lifecycle_lookback).await?;
+                (Some(totals), (recent, tx.lifecycle_position()))
             }
         };
         tx.finish().await?;
 
         let last_error_exit = {
             let mut state = self.state.lock().unwrap();
-            state.apply_lifecycle(&lifecycle.0, &self.config.edge_functions);
+            let functions = &self.config.edge_functions;
+            match &lifecycle_totals {
+                Some(totals) => {
+                    state.apply_lifecycle_totals(totals, functions);
+                    state.note_error_exits(&lifecycle.0, functions);
+                }
+                None => state.apply_lifecycle(&lifecycle.0, functions),
+            }
             state.set_queue(queue);
             // Unaccounted events are counted only when the log and the queue were read to the
             // same moment; otherwise the last count stands until they are.
@@ -288,6 +308,7 @@ impl LogCollector {
         window_start: i64,
     ) -> Result<(), StoreError> {
         let totals = tx.event_totals().await?;
+        let carry = tx.unknown_carry().await?;
         let recent = tx.events_since(since).await?;
         let attempt_totals = tx.attempt_totals().await?;
         let recent_attempts = tx.attempts_since(since).await?;
@@ -295,6 +316,7 @@ impl LogCollector {
         state.reset_events();
         state.reset_sync();
         state.apply_aggregates(&totals, now);
+        state.apply_unknown_carry(&carry);
         state.apply_recent(&recent, window_start);
         state.apply_attempt_aggregates(&attempt_totals, now);
         state.apply_recent_attempts(&recent_attempts, window_start);
@@ -304,6 +326,7 @@ impl LogCollector {
         p.attempt_position = Some(tx.attempts_position());
         p.deletions = Some(tx.deletions());
         p.sync_deletions = Some(tx.sync_deletions());
+        p.partitions = Some(tx.partitions());
         p.stats.event_rows_read_total += recent.len() as u64;
         p.stats.attempt_rows_read_total += recent_attempts.len() as u64;
         Ok(())

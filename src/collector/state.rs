@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+mod exits;
 mod sync;
 
 use super::series::TimeSeries;
-use crate::domain::{classify_exit, status_label, Outcome, RejectionReason, UNKNOWN_ORG};
-use crate::snapshot::{EdgeExitCount, Endpoint, OrgSnapshot, QueueSnapshot, WindowCounts};
-use crate::store::{EventAggregate, EventRow, LifecycleRow, OrgRow, QueueStat};
+use crate::domain::{status_label, Outcome, RejectionReason, UNKNOWN_ORG};
+use crate::snapshot::{Endpoint, OrgSnapshot, QueueSnapshot, WindowCounts};
+use crate::store::{EventAggregate, EventRow, OrgRow, QueueStat};
 use sync::{OpenEvents, OrgSync, SyncTotals};
 
 /// A configured time window for the `webhook_window_*` gauges.
@@ -133,6 +134,23 @@ impl State {
         }
     }
 
+    /// `org="_unknown"` keeps what it had counted of a configured org's payloads before the org
+    /// was configured, so its counter never goes down: `carry` is what the store recorded for
+    /// each org when it was configured (migration 0010). Orgs not configured here are `_unknown`'s
+    /// already, whole.
+    pub fn apply_unknown_carry(&mut self, carry: &[(String, i64)]) {
+        let kept: u64 = carry
+            .iter()
+            .filter(|(org_id, _)| self.endpoints.contains_key(org_id))
+            .map(|(_, n)| (*n).max(0) as u64)
+            .sum();
+        if kept > 0 {
+            let unknown = self.org_mut(UNKNOWN_ORG);
+            unknown.received_total += kept;
+            unknown.shown = None;
+        }
+    }
+
     /// Adds rows to the window series only (their totals came from `apply_aggregates`).
     pub fn apply_recent(&mut self, rows: &[EventRow], window_start: i64) {
         for row in rows {
@@ -241,25 +259,6 @@ impl State {
         }
     }
 
-    /// Counts the exits of `functions` (every function when empty); other functions' rows are
-    /// read but ignored.
-    pub fn apply_lifecycle(&mut self, rows: &[LifecycleRow], functions: &[String]) {
-        let watched = |row: &&LifecycleRow| functions.is_empty() || functions.contains(&row.function_name);
-        for row in rows.iter().filter(watched) {
-            if let Some((reason, error)) = classify_exit(&row.event_type, row.shutdown_reason.as_deref()) {
-                *self.exits.entry((reason, error)).or_default() += 1;
-                if error {
-                    self.last_error_exit =
-                        Some(self.last_error_exit.map_or(row.occurred_at, |t| t.max(row.occurred_at)));
-                }
-            }
-        }
-    }
-
-    pub fn last_error_exit(&self) -> Option<DateTime<Utc>> {
-        self.last_error_exit
-    }
-
     /// Queue figures per org label: items of orgs that are not configured (or not active) are
     /// folded under `_unknown`, as their events are.
     pub fn set_queue(&mut self, stats: Vec<QueueStat>) {
@@ -296,10 +295,6 @@ impl State {
     /// Failed payloads over all organizations, by code, since the store began.
     pub fn failed_totals(&self) -> Vec<(String, u64)> {
         self.failed_totals.iter().map(|(code, n)| (code.to_string(), *n)).collect()
-    }
-
-    pub fn edge_exits(&self) -> Vec<EdgeExitCount> {
-        self.exits.iter().map(|(&(reason, error), &count)| EdgeExitCount { reason, error, count }).collect()
     }
 
     /// Per-organization figures as of `now`: those that cannot have moved since they were last

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use super::postgres::read::PgReadTx;
 use super::sqlite::read::SqliteReadTx;
 use super::{
-    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, OpenWriter,
-    OrgRow, Position, QueueStat, Result,
+    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
+    LifecycleRow, OpenWriter, OrgRow, Position, QueueStat, Result,
 };
 
 /// Everything read through it is as of one moment of the store.
@@ -59,6 +59,12 @@ impl ReadTx {
         each!(self, tx => tx.marks.sync_deletions)
     }
 
+    /// Moves when a partition of `webhook_events` or `sync_attempts` is attached, detached,
+    /// dropped or truncated: rows left or arrived without a trigger or an incremental read.
+    pub fn partitions(&self) -> i64 {
+        each!(self, tx => tx.marks.partitions)
+    }
+
     /// How many writing statements have run on `organizations`; moves when they change.
     pub fn organization_changes(&self) -> i64 {
         each!(self, tx => tx.marks.organization_changes)
@@ -109,6 +115,17 @@ impl ReadTx {
 
     pub async fn count_events_since(&mut self, since: DateTime<Utc>) -> Result<i64> {
         each!(self, tx => tx.count_events_since(since).await)
+    }
+
+    /// Totals of every lifecycle event ever committed, deleted ones included.
+    pub async fn lifecycle_totals(&mut self) -> Result<Vec<LifecycleAggregate>> {
+        each!(self, tx => tx.lifecycle_totals().await)
+    }
+
+    /// Per configured org, what `org="_unknown"` had counted of its payloads when it was
+    /// configured.
+    pub async fn unknown_carry(&mut self) -> Result<Vec<(String, i64)>> {
+        each!(self, tx => tx.unknown_carry().await)
     }
 
     pub async fn lifecycle_since(&mut self, since: DateTime<Utc>) -> Result<Vec<LifecycleRow>> {

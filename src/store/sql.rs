@@ -36,6 +36,21 @@ pub const WINDOW_OUTCOMES: &str = "outcome IN ('succeeded', 'gave_up')";
 pub const LIVE_EVENTS: &str = "SELECT event_id FROM sync_queue WHERE state = 'pending'
      UNION ALL SELECT event_id FROM sync_queue WHERE state = 'processing'";
 
+/// Totals of every lifecycle event ever committed, from the rollup the insert trigger keeps
+/// (migration 0010). SQLite stores no shutdown reason as '': `nullif` reads both alike.
+pub const LIFECYCLE_TOTALS: &str =
+    "SELECT function_name, event_type, nullif(shutdown_reason, '') AS shutdown_reason,
+        CAST(sum(count) AS bigint) AS count
+     FROM edge_function_event_totals GROUP BY function_name, event_type, shutdown_reason";
+pub const LIFECYCLE_TOTALS_OP: &str =
+    "reading edge_function_event_totals (if it does not exist: webhook-health-exporter migrate)";
+
+/// What `org="_unknown"` had counted of each configured org's payloads when it was configured
+/// (migration 0010).
+pub const UNKNOWN_CARRY: &str = "SELECT org_id, CAST(received AS bigint) FROM webhook_unknown_carry";
+pub const UNKNOWN_CARRY_OP: &str =
+    "reading webhook_unknown_carry (if it does not exist: webhook-health-exporter migrate)";
+
 /// The lifecycle columns the collector reads (the fields of `LifecycleRow`).
 pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shutdown_reason";
 

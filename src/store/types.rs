@@ -58,6 +58,10 @@ pub struct Marks {
     pub organization_changes: i64,
     /// Deleting statements on `sync_attempts` (migration 0007).
     pub sync_deletions: i64,
+    /// A fingerprint of the partitions of `webhook_events` and `sync_attempts` (which tables, and
+    /// their storage): moves when one is attached, detached, dropped or truncated, which no
+    /// trigger sees. Constant for unpartitioned tables (and on SQLite).
+    pub partitions: i64,
 }
 
 /// A transaction that has written to the log tables and not ended yet: its rows are not
@@ -90,6 +94,15 @@ pub struct EventAggregate {
     pub rejection_reason: Option<String>,
     pub count: i64,
     pub last_received_at: DateTime<Utc>,
+}
+
+/// A group of lifecycle events with identical labels, from the totals rollup (migration 0010).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LifecycleAggregate {
+    pub function_name: String,
+    pub event_type: String,
+    pub shutdown_reason: Option<String>,
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -3,6 +3,7 @@
 use chrono::Duration;
 
 use super::*;
+use crate::store::{LifecycleAggregate, LifecycleRow};
 
 fn row(at: DateTime<Utc>, outcome: &str, reason: Option<&str>) -> EventRow {
     EventRow {
@@ -91,4 +92,55 @@ fn other_functions_lifecycle_rows_are_ignored() {
     every.apply_lifecycle(&rows, &[]);
     assert_eq!(every.last_error_exit(), Some(t0 + Duration::minutes(2)), "no functions given: all count");
     assert_eq!(every.edge_exits().iter().map(|x| x.count).sum::<u64>(), 4);
+}
+
+/// At start the exits come from the rollup (of the watched functions), and the lookback's rows
+/// only tell the last error exit: they are not counted twice.
+#[test]
+fn exit_totals_count_and_the_lookback_only_dates() {
+    let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let total = |function: &str, event_type: &str, reason: Option<&str>, count| LifecycleAggregate {
+        function_name: function.into(),
+        event_type: event_type.into(),
+        shutdown_reason: reason.map(Into::into),
+        count,
+    };
+    let watched = ["dynamics-webhook".to_string()];
+    let mut state = State::default();
+    state.apply_lifecycle_totals(
+        &[
+            total("dynamics-webhook", "BootFailure", None, 3),
+            total("dynamics-webhook", "Boot", None, 9),
+            total("other", "UncaughtException", None, 5),
+        ],
+        &watched,
+    );
+    let recent = LifecycleRow {
+        occurred_at: t0,
+        function_name: "dynamics-webhook".into(),
+        event_type: "BootFailure".into(),
+        shutdown_reason: None,
+    };
+    state.note_error_exits(&[recent], &watched);
+    assert_eq!(state.last_error_exit(), Some(t0));
+    let exits: Vec<_> = state.edge_exits().iter().map(|x| (x.reason, x.error, x.count)).collect();
+    assert_eq!(exits, [("BootFailure", true, 3)]);
+}
+
+/// `_unknown` keeps the carries of configured orgs only: an org not configured is `_unknown`'s
+/// whole already.
+#[test]
+fn unknown_keeps_the_carry_of_configured_orgs() {
+    let org = |id: &str, active| OrgRow {
+        org_id: id.into(),
+        display_name: id.into(),
+        endpoint_url: format!("https://example.org/{id}"),
+        endpoint_url_changed_at: DateTime::from_timestamp(0, 0).unwrap(),
+        active,
+    };
+    let mut state = State::default();
+    state.set_organizations(vec![org("contoso", true), org("ghost", false)]);
+    state.apply_unknown_carry(&[("contoso".into(), 4), ("ghost".into(), 7), ("gone".into(), 2)]);
+    let unknown = state.orgs.get(UNKNOWN_ORG).expect("_unknown holds the carry");
+    assert_eq!(unknown.received_total, 4);
 }

@@ -80,8 +80,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Folds the rows the insert triggers appended to `webhook_event_totals` and
-    /// `sync_attempt_totals` into one per group. Sums are unchanged at every moment, for every
+    /// Folds the rows the insert triggers appended to `webhook_event_totals`,
+    /// `sync_attempt_totals` and `edge_function_event_totals` into one per group. Sums are unchanged at every moment, for every
     /// reader: the rows go and their sum comes in one statement. Replicas may run it at the same
     /// time; each folds rows the other did not.
     pub async fn compact_event_totals(&self) -> Result<u64> {
@@ -106,6 +106,14 @@ impl PgStore {
                  SELECT org_id, outcome, error_class, http_status, lag_le, sum(count), sum(lag_sum),
                         max(last_finished_at)
                  FROM gone GROUP BY org_id, outcome, error_class, http_status, lag_le",
+            ),
+            (
+                "compacting edge_function_event_totals",
+                "WITH gone AS (DELETE FROM edge_function_event_totals
+                               RETURNING function_name, event_type, shutdown_reason, count)
+                 INSERT INTO edge_function_event_totals (function_name, event_type, shutdown_reason, count)
+                 SELECT function_name, event_type, shutdown_reason, sum(count)
+                 FROM gone GROUP BY function_name, event_type, shutdown_reason",
             ),
         ] {
             let done = timed(self.timeout, op, sqlx::query(sql).execute(&self.pool)).await?;

@@ -9,8 +9,8 @@ use sqlx::{FromRow, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::store::{
-    sql, timed, AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleRow, Marks,
-    OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
+    sql, timed, AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
+    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
 };
 
 pub struct SqliteReadTx {
@@ -52,6 +52,8 @@ impl SqliteStore {
                     deletions: deletions.unwrap_or(0),
                     organization_changes: organization_changes.unwrap_or(0),
                     sync_deletions: sync_deletions.unwrap_or(0),
+                    // SQLite has no partitions.
+                    partitions: 0,
                 },
                 timeout: self.timeout,
             })
@@ -148,6 +150,22 @@ impl SqliteReadTx {
         let q =
             sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE received_at > $1").bind(ts(since));
         timed(self.timeout, "counting recent events", q.fetch_one(&mut **tx)).await
+    }
+
+    pub async fn lifecycle_totals(&mut self) -> Result<Vec<LifecycleAggregate>> {
+        let tx = &mut self.tx;
+        timed(
+            self.timeout,
+            sql::LIFECYCLE_TOTALS_OP,
+            sqlx::query_as(sql::LIFECYCLE_TOTALS).fetch_all(&mut **tx),
+        )
+        .await
+    }
+
+    pub async fn unknown_carry(&mut self) -> Result<Vec<(String, i64)>> {
+        let tx = &mut self.tx;
+        timed(self.timeout, sql::UNKNOWN_CARRY_OP, sqlx::query_as(sql::UNKNOWN_CARRY).fetch_all(&mut **tx))
+            .await
     }
 
     pub async fn lifecycle_since(&mut self, since: DateTime<Utc>) -> Result<Vec<LifecycleRow>> {

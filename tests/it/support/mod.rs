@@ -33,6 +33,14 @@ pub fn admin_url() -> String {
 
 /// A fresh, migrated PostgreSQL database of its own; returns its URL and the store.
 pub async fn fresh_postgres() -> (String, Store) {
+    let url = empty_postgres().await;
+    let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await.expect("migrating");
+    (url, store)
+}
+
+/// A fresh PostgreSQL database of its own, not migrated (dropped when the test binary exits);
+/// returns its URL.
+pub async fn empty_postgres() -> String {
     let admin = admin_url();
     busy::keep_cluster_busy(&admin);
     let pool = PgPoolOptions::new()
@@ -53,9 +61,7 @@ pub async fn fresh_postgres() -> (String, Store) {
     pool.close().await;
     let mut url = url::Url::parse(&admin).expect("WHE_TEST_DATABASE_URL is not a URL");
     url.set_path(&format!("/{name}"));
-    let url = url.to_string();
-    let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await.expect("migrating");
-    (url, store)
+    url.to_string()
 }
 
 /// A fresh, migrated SQLite store in a temporary folder (kept alive by the returned guard).
