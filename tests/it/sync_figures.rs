@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::domain::sync::{SyncErrorClass, SyncOutcome, LAG_BUCKETS};
 use webhook_health_exporter::snapshot::Snapshot;
 use webhook_health_exporter::store::sync::{Claim, Finish};
-use webhook_health_exporter::store::{sqlite_timestamp, NewEvent, NewOrganization, NewQueueItem, Store};
+use webhook_health_exporter::store::{sqlite_timestamp, NewOrganization, Store};
 
-use crate::support::{counts_since, execute};
+use crate::support::{counts_since, execute, receive_accepted};
 
 const WINDOWS: [(&str, i64); 2] = [("1h", 60), ("24h", 1440)];
 
@@ -173,35 +172,6 @@ async fn assert_exact(store: &Store, collector: &LogCollector, what: &str) -> Fi
     truth
 }
 
-fn accepted(org: &str, received_at: DateTime<Utc>) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        org_id: org.into(),
-        received_at,
-        outcome: "accepted",
-        http_status: 202,
-        rejection_reason: None,
-        error_detail: None,
-        entity_name: Some("contact".into()),
-        message_name: Some("Update".into()),
-        payload: None,
-    }
-}
-
-/// Accepted events with their queue items, as the Edge Function writes them.
-async fn receive(store: &Store, org: &str, n: usize, at: DateTime<Utc>, queued: bool) -> Vec<Uuid> {
-    let events: Vec<NewEvent> = (0..n).map(|_| accepted(org, at)).collect();
-    store.insert_events(&events).await.unwrap();
-    if queued {
-        let items: Vec<NewQueueItem> = events
-            .iter()
-            .map(|e| NewQueueItem { org_id: org.into(), event_id: e.event_id, enqueued_at: at })
-            .collect();
-        store.enqueue(&items).await.unwrap();
-    }
-    events.iter().map(|e| e.event_id).collect()
-}
-
 fn claim(worker: &str, limit: i64, lease_ms: u64) -> Claim<'_> {
     Claim { worker, limit, lease: StdDuration::from_millis(lease_ms), max_attempts: 3 }
 }
@@ -225,9 +195,9 @@ async fn every_figure_is_exact(_url: String, store: Store) {
         };
         store.upsert_organization(&o).await.unwrap();
     }
-    receive(&store, "beta", 6, now - Duration::minutes(90), true).await;
-    receive(&store, "alpha", 30, now - Duration::minutes(10), true).await;
-    receive(&store, "ghost", 3, now - Duration::minutes(5), true).await;
+    receive_accepted(&store, "beta", 6, now - Duration::minutes(90), true).await;
+    receive_accepted(&store, "alpha", 30, now - Duration::minutes(10), true).await;
+    receive_accepted(&store, "ghost", 3, now - Duration::minutes(5), true).await;
 
     // The oldest items first: beta's all synced, 90 minutes after they arrived.
     assert_eq!(work(&store, 6, &Finish::succeeded()).await, 6);
@@ -280,7 +250,7 @@ async fn every_figure_is_exact(_url: String, store: Store) {
         "DELETE FROM sync_queue WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 2)",
     )
     .await;
-    receive(&store, "alpha", 2, now - Duration::minutes(2), false).await;
+    receive_accepted(&store, "alpha", 2, now - Duration::minutes(2), false).await;
     execute(
         &store,
         "UPDATE sync_queue SET state = 'done' WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'ghost' ORDER BY id LIMIT 1)",

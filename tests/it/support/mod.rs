@@ -303,8 +303,19 @@ pub fn rejected_event(
 /// `n` payloads of `org_id` accepted a minute ago and queued, as the Edge Function writes them:
 /// waiting items whatever the simulated sync service did with the rest.
 pub async fn queue_accepted(store: &Store, org_id: &str, n: usize) -> Vec<uuid::Uuid> {
+    receive_accepted(store, org_id, n, chrono::Utc::now() - chrono::Duration::minutes(1), true).await
+}
+
+/// `n` payloads of `org_id` accepted at `at`, with their queue items when `queued` (without: an
+/// accepted event that never reached the queue).
+pub async fn receive_accepted(
+    store: &Store,
+    org_id: &str,
+    n: usize,
+    at: chrono::DateTime<chrono::Utc>,
+    queued: bool,
+) -> Vec<uuid::Uuid> {
     use webhook_health_exporter::store::{NewEvent, NewQueueItem};
-    let at = chrono::Utc::now() - chrono::Duration::minutes(1);
     let events: Vec<NewEvent> = (0..n)
         .map(|_| NewEvent {
             event_id: uuid::Uuid::new_v4(),
@@ -320,10 +331,12 @@ pub async fn queue_accepted(store: &Store, org_id: &str, n: usize) -> Vec<uuid::
         })
         .collect();
     store.insert_events(&events).await.expect("writing accepted events");
-    let items: Vec<NewQueueItem> = events
-        .iter()
-        .map(|e| NewQueueItem { org_id: org_id.into(), event_id: e.event_id, enqueued_at: at })
-        .collect();
-    store.enqueue(&items).await.expect("queueing them");
+    if queued {
+        let items: Vec<NewQueueItem> = events
+            .iter()
+            .map(|e| NewQueueItem { org_id: org_id.into(), event_id: e.event_id, enqueued_at: at })
+            .collect();
+        store.enqueue(&items).await.expect("queueing them");
+    }
     events.iter().map(|e| e.event_id).collect()
 }
