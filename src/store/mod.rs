@@ -165,7 +165,7 @@ impl Store {
     /// Starts a refresh's reads: one transaction, one snapshot of the store.
     pub async fn begin_read(&self, from: &ReadFrom<'_>) -> Result<ReadTx> {
         match self {
-            Store::Postgres(s) => s.begin_read(from).await.map(ReadTx::Postgres),
+            Store::Postgres(s) => s.begin_read(from).await.map(|tx| ReadTx::Postgres(Box::new(tx))),
             Store::Sqlite(s) => s.begin_read().await.map(ReadTx::Sqlite),
         }
     }

@@ -11,7 +11,8 @@ use super::{
 
 /// Everything read through it is as of one moment of the store.
 pub enum ReadTx {
-    Postgres(PgReadTx),
+    /// Boxed: it carries the rows its opening statement read.
+    Postgres(Box<PgReadTx>),
     Sqlite(SqliteReadTx),
 }
 
