@@ -4,6 +4,7 @@
 //! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`routes`];
 //! [`probes`] write into [`health`], which the collector's snapshot reads.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod collector;

@@ -7,12 +7,13 @@ use axum::Json;
 use chrono::DateTime;
 use serde::Serialize;
 
-use super::errors::ApiError;
 use super::filter::{
     format_time, parse_orgs, parse_outcome, parse_reasons, parse_stage, parse_status,
     parse_sync_error_classes, parse_time,
 };
-use super::{Admin, ApiState};
+use super::guard::Admin;
+use super::state::ApiState;
+use crate::access::ApiError;
 use crate::store::reprocess::{ErrorEvent, EventFilter, ListCursor, SyncFailure, SyncState};
 
 #[derive(Debug, Serialize)]

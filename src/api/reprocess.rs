@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::auth::Principal;
 use super::body;
-use super::errors::ApiError;
 use super::filter::{parse_event_id, present, FilterInput};
-use super::{Admin, ApiState};
+use super::guard::Admin;
+use super::state::ApiState;
+use crate::access::auth::Principal;
+use crate::access::ApiError;
 use crate::reprocess_counters::RequestResult;
 use crate::store::reprocess::{
     AuditRow, Counts, Disposition, ReprocessCommand, ReprocessOutcome, Resolution, Selection, StoredResponse,

@@ -8,9 +8,9 @@ use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use tower::ServiceExt;
 
-use super::auth::token_sha256;
 use super::config::TokenEntry;
 use super::{router, ApiSettings, ReprocessCounters};
+use crate::access::auth::token_sha256;
 use crate::store::{ConnectOptions, Store};
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
