@@ -7,10 +7,12 @@
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod collector;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod failure_counters;
 pub mod health;
 pub mod ingest;
 pub mod lifecycle_counters;

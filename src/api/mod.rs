@@ -30,11 +30,17 @@ pub use state::ApiState;
 
 use crate::access::auth::Authenticator;
 use crate::access::no_store;
+use crate::failure_counters::FailureCounters;
 use crate::store::Store;
-use state::{EVENTS_ROUTE, REPROCESS_ROUTE};
+pub use state::{EVENTS_ROUTE, OPENAPI_ROUTE, REPROCESS_ROUTE};
 
 /// The `/api` routes: the API when enabled, a JSON 404 otherwise.
-pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCounters>) -> Router {
+pub fn router(
+    settings: &ApiSettings,
+    store: Store,
+    counters: Arc<ReprocessCounters>,
+    failures: Arc<FailureCounters>,
+) -> Router {
     if !settings.enabled() {
         return Router::new().route("/api", any(disabled)).route("/api/{*rest}", any(disabled));
     }
@@ -52,10 +58,11 @@ pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCount
         )),
         limits: settings.limits,
         counters,
+        failures,
         openapi: Arc::new(openapi::document(&settings.limits)),
     };
     Router::new()
-        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route(OPENAPI_ROUTE, get(openapi::serve))
         .route(EVENTS_ROUTE, get(events::list))
         .route(REPROCESS_ROUTE, post(reprocess::create))
         .route("/api", any(not_found))

@@ -17,6 +17,7 @@ use super::state::IngestState;
 use super::{body, drain, runtime};
 use crate::access::auth::Principal;
 use crate::access::{refusal, ApiError};
+use crate::failure_counters::StorePath;
 use crate::lifecycle_counters::{BatchResult, EventResult, Source};
 use crate::reprocess_counters::Refusal;
 
@@ -135,7 +136,7 @@ async fn receive(
         }
     }
     let outcome = st.store.ingest_lifecycle(source.as_str(), &rows).await.map_err(|e| {
-        tracing::warn!(source = source.as_str(), error = %e, "writing ingested lifecycle events failed");
+        st.failures.store_error(StorePath::Ingest, &e, source.as_str());
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",

@@ -28,6 +28,7 @@ pub use state::IngestState;
 
 use crate::access::auth::Authenticator;
 use crate::access::{no_store, ApiError};
+use crate::failure_counters::FailureCounters;
 use crate::lifecycle_counters::LifecycleCounters;
 use crate::reprocess_counters::ReprocessCounters;
 use crate::store::Store;
@@ -41,6 +42,7 @@ pub fn router(
     store: Store,
     refusals: Arc<ReprocessCounters>,
     counters: Arc<LifecycleCounters>,
+    failures: Arc<FailureCounters>,
 ) -> Router {
     if !settings.enabled() {
         return Router::new().route(EDGE_RUNTIME_ROUTE, any(disabled)).route(LOG_DRAIN_ROUTE, any(disabled));
@@ -55,6 +57,7 @@ pub fn router(
         limits: settings.limits,
         refusals,
         counters,
+        failures,
     };
     Router::new()
         .route(EDGE_RUNTIME_ROUTE, post(handler::edge_runtime))

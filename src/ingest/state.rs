@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::config::IngestLimits;
 use crate::access::auth::Authenticator;
+use crate::failure_counters::FailureCounters;
 use crate::lifecycle_counters::LifecycleCounters;
 use crate::reprocess_counters::ReprocessCounters;
 use crate::store::Store;
@@ -17,4 +18,6 @@ pub struct IngestState {
     /// Refusals for the credential, counted with the API's (`webhook_api_refused_requests_total`).
     pub(super) refusals: Arc<ReprocessCounters>,
     pub(super) counters: Arc<LifecycleCounters>,
+    /// Where the store's failures to write a batch are logged and counted.
+    pub(super) failures: Arc<FailureCounters>,
 }

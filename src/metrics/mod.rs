@@ -193,6 +193,18 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
     )?;
     counters(
         e,
+        "webhook_exporter_scrape_deadline_exceeded",
+        "Scrapes that stopped waiting for the log store read at the deadline and got last-known values.",
+        [(NO_LABELS, s.failures.scrape_deadline_exceeded)],
+    )?;
+    counters(
+        e,
+        "webhook_exporter_store_errors",
+        "Log store failures outside the collector's reads, by path (logged; retried or answered with a 5xx).",
+        s.failures.store_errors.iter().map(|(path, n)| ([("path", *path)], *n)),
+    )?;
+    counters(
+        e,
         "webhook_exporter_collect_errors",
         "Collections that failed or outlived the scrape deadline.",
         [(NO_LABELS, x.collect_errors_total)],
