@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::HealthState;
+use super::state::HealthState;
 use crate::failure_counters::{FailureCounters, StorePath};
 use crate::store::{Store, StoreError};
 
