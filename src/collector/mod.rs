@@ -26,7 +26,7 @@ use crate::health::HealthState;
 use crate::lifecycle_counters::LifecycleCounters;
 use crate::reprocess_counters::ReprocessCounters;
 use crate::snapshot::{ExporterStats, Snapshot};
-use crate::store::{OpenWriter, Position, ReadTx, Store, StoreError};
+use crate::store::{OpenWriter, Position, ReadFrom, ReadTx, Store, StoreError};
 
 /// How the collector reads.
 #[derive(Debug, Clone)]
@@ -208,7 +208,13 @@ impl LogCollector {
             let p = self.progress.lock().unwrap();
             (p.event_position.clone(), p.attempt_position.clone(), p.lifecycle_position.clone())
         };
-        let mut tx = self.store.begin_read().await?;
+        let from = ReadFrom {
+            events: event_position.as_ref(),
+            attempts: attempt_position.as_ref(),
+            lifecycle: lifecycle_position.as_ref(),
+            limit: self.config.batch_size,
+        };
+        let mut tx = self.store.begin_read(&from).await?;
         let orgs_changed = self.read_organizations(&mut tx).await?;
         let queue = tx.queue_stats().await?;
         let live = tx.live_events().await?;
@@ -275,7 +281,13 @@ impl LogCollector {
                 (Some(totals), (recent, tx.lifecycle_position()))
             }
         };
-        tx.finish().await?;
+        // Every read is done: ending the read-only transaction changes nothing the figures depend
+        // on, so the scrape does not wait for that round trip.
+        tokio::spawn(async move {
+            if let Err(error) = tx.finish().await {
+                tracing::debug!(%error, "ending a log-store read");
+            }
+        });
 
         let last_error_exit = {
             let mut state = self.state.lock().unwrap();

@@ -163,9 +163,9 @@ impl Store {
     // ---- reads used by the collector -------------------------------------------------------
 
     /// Starts a refresh's reads: one transaction, one snapshot of the store.
-    pub async fn begin_read(&self) -> Result<ReadTx> {
+    pub async fn begin_read(&self, from: &ReadFrom<'_>) -> Result<ReadTx> {
         match self {
-            Store::Postgres(s) => s.begin_read().await.map(ReadTx::Postgres),
+            Store::Postgres(s) => s.begin_read(from).await.map(ReadTx::Postgres),
             Store::Sqlite(s) => s.begin_read().await.map(ReadTx::Sqlite),
         }
     }

@@ -39,6 +39,16 @@ pub enum Position {
     Sqlite { id: i64 },
 }
 
+/// Where a refresh's incremental reads of each log continue, and how many rows a read may return:
+/// a backend may read the new rows with its opening statement.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadFrom<'a> {
+    pub events: Option<&'a Position>,
+    pub attempts: Option<&'a Position>,
+    pub lifecycle: Option<&'a Position>,
+    pub limit: i64,
+}
+
 /// One incremental read.
 #[derive(Debug, Clone)]
 pub struct Batch<T> {

@@ -5,6 +5,7 @@
 //! reused only after a ping answers within a second. A connection whose query was cancelled, or
 //! whose path went silent without a FIN or RST, is closed instead of holding a pool slot forever.
 
+mod follow;
 pub mod queue;
 pub mod read;
 pub mod reprocess;
