@@ -4,12 +4,15 @@
 //! Data flows one way: [`store`] -> [`collector`] -> [`snapshot`] -> [`metrics`] -> [`routes`];
 //! [`probes`] write into [`health`], which the collector's snapshot reads.
 
+pub mod access;
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod collector;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod failure_counters;
 pub mod health;
 pub mod ingest;
 pub mod lifecycle_counters;

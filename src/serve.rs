@@ -1,6 +1,7 @@
 //! Runs the exporter: opens the store, binds, serves until SIGTERM or SIGINT.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,9 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::collector::LogCollector;
 use crate::config::Settings;
+use crate::failure_counters::{FailureCounters, StorePath};
 use crate::health::{persist, HealthState};
 use crate::probes;
-use crate::routes::{router, AppState};
 use crate::store::{redact_url, ConnectOptions, Store};
 
 /// Binds the listener first so that a port conflict fails fast, then serves until `shutdown`.
@@ -29,12 +30,18 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let health =
         HealthState::new(settings.probes.iter().map(|t| t.component()), settings.edge_recovery_window);
+    let collector = LogCollector::with_health(store.clone(), settings.collector.clone(), health.clone());
+    let failures = collector.failure_counters().clone();
     let mut background = probes::spawn(&settings.probes, health.clone());
     let persist_every =
         settings.probes.iter().map(|t| t.interval).min().unwrap_or(probes::config::DEFAULT_INTERVAL);
-    background.push(tokio::spawn(persist::run(store.clone(), health.clone(), persist_every)));
-    background.push(tokio::spawn(compact_totals(store.clone())));
-    let collector = LogCollector::with_health(store.clone(), settings.collector.clone(), health.clone());
+    background.push(tokio::spawn(persist::run(
+        store.clone(),
+        health.clone(),
+        persist_every,
+        failures.clone(),
+    )));
+    background.push(tokio::spawn(compact_totals(store.clone(), failures.clone())));
     // Warm up so that the first scrape does not pay for aggregating history.
     drop(collector.refresh());
     tracing::info!(
@@ -47,35 +54,14 @@ pub async fn run(
     crate::health::config::log_status(&settings.collector.edge_functions);
     crate::api::log_status(&settings.api);
     crate::ingest::log_status(&settings.ingest);
-    let api =
-        crate::api::router(&settings.api, collector.store().clone(), collector.reprocess_counters().clone());
-    let ingest = crate::ingest::router(
-        &settings.ingest,
-        collector.store().clone(),
-        collector.reprocess_counters().clone(),
-        collector.lifecycle_counters().clone(),
-    );
-    let app = router(AppState {
-        collector,
-        encoder: Default::default(),
-        telemetry_path: settings.telemetry_path.clone(),
-    })
-    .merge(api)
-    .merge(ingest)
-    .merge(crate::admin::router());
-    let app = crate::web::protect(
-        app,
-        &settings.telemetry_path,
-        settings.web.telemetry_auth.clone(),
-        settings.web.headers.clone(),
-    );
+    let app = crate::app::app(&settings, collector);
     let served = crate::web::serve(listener, app, &settings.web, shutdown).await;
     for task in background {
         task.abort();
     }
     // Keep what the last probes saw; a store that is down must not hold up the exit.
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(3), persist::flush(&store, &health)).await {
-        tracing::warn!(error = %e, "last-healthy times not persisted at shutdown");
+        failures.store_error(StorePath::HealthPersist, &e, "at shutdown");
     }
     served?;
     tracing::info!("shut down");
@@ -87,11 +73,11 @@ pub async fn run(
 const COMPACT_EVERY: Duration = Duration::from_secs(600);
 
 /// Folds the event-totals rollup now and then; a store that is down is retried next time.
-async fn compact_totals(store: Store) {
+async fn compact_totals(store: Store, failures: Arc<FailureCounters>) {
     loop {
         match store.compact_event_totals().await {
             Ok(rows) => tracing::debug!(rows, "event totals compacted"),
-            Err(e) => tracing::warn!(error = %e, "compacting event totals failed; retrying later"),
+            Err(e) => failures.store_error(StorePath::CompactTotals, &e, ""),
         }
         tokio::time::sleep(COMPACT_EVERY).await;
     }

@@ -24,6 +24,7 @@ pub struct Snapshot {
     pub exporter: ExporterStats,
     pub reprocess: ReprocessStats,
     pub lifecycle: LifecycleStats,
+    pub failures: FailureStats,
     /// The exporter's own process (None where the platform does not tell).
     pub process: Option<crate::process::ProcessStats>,
 }
@@ -45,6 +46,7 @@ impl Snapshot {
             exporter: self.exporter.clone(),
             reprocess: self.reprocess.clone(),
             lifecycle: self.lifecycle.clone(),
+            failures: self.failures.clone(),
             process: self.process.clone(),
         }
     }
@@ -166,6 +168,14 @@ pub struct ReprocessStats {
     pub enqueued_by_org: Vec<(String, u64)>,
     /// (route, refusal reason, count) for every declared or refused route, zeros included.
     pub refused: Vec<(String, &'static str, u64)>,
+}
+
+/// Failures the exporter survived since it started (`failure_counters`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailureStats {
+    pub scrape_deadline_exceeded: u64,
+    /// (path, count) for every path, zeros included.
+    pub store_errors: Vec<(&'static str, u64)>,
 }
 
 /// What the lifecycle ingestion endpoints have done since the exporter started (empty while

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::errors::ApiError;
+use crate::access::ApiError;
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(

@@ -155,7 +155,7 @@ pub fn hash_token(mut input: impl Read) -> anyhow::Result<String> {
     if token.is_empty() {
         bail!("no token on stdin (e.g. `printf %s \"$TOKEN\" | webhook-health-exporter hash-token`)");
     }
-    Ok(hex::encode(super::auth::token_sha256(token)))
+    Ok(hex::encode(crate::access::auth::token_sha256(token)))
 }
 
 #[cfg(test)]

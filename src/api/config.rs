@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use crate::parse::{invalid, ConfigError};
 
-pub use super::tokens::TokenEntry;
-use super::tokens::{parse_token_flag, read_token_file, refuse_repeated_hashes, token_entry};
+pub use crate::access::jwt::{JwtKeys, JwtSettings};
+pub use crate::access::tokens::TokenEntry;
+use crate::access::tokens::{parse_token_flag, read_token_file, refuse_repeated_hashes, token_entry};
 
 pub const DEFAULT_ROLE_CLAIM: &str = "role";
 pub const DEFAULT_ADMIN_ROLE: &str = "global_admin";
@@ -113,48 +114,6 @@ pub struct ApiFileConfig {
     pub max_batch: Option<usize>,
     pub max_body_bytes: Option<usize>,
     pub max_page_size: Option<i64>,
-}
-
-/// Keys that verify JWT signatures, each bound to its algorithm.
-#[derive(Clone, Default)]
-pub struct JwtKeys {
-    pub hs256: Option<DecodingKey>,
-    pub rs256: Option<DecodingKey>,
-    pub jwks: Option<JwkSet>,
-}
-
-impl fmt::Debug for JwtKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtKeys")
-            .field("hs256", &self.hs256.is_some())
-            .field("rs256", &self.rs256.is_some())
-            .field("jwks", &self.jwks.as_ref().map(|s| s.keys.len()))
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct JwtSettings {
-    pub keys: JwtKeys,
-    pub issuer: String,
-    pub audience: String,
-}
-
-impl JwtSettings {
-    /// Names the configured key kinds, for the start-up log.
-    pub fn describe(&self) -> String {
-        let mut kinds = Vec::new();
-        if self.keys.hs256.is_some() {
-            kinds.push("HS256");
-        }
-        if self.keys.rs256.is_some() {
-            kinds.push("RS256");
-        }
-        if self.keys.jwks.is_some() {
-            kinds.push("RS256 (JWKS)");
-        }
-        kinds.join(", ")
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,12 +7,14 @@ use axum::Json;
 use chrono::DateTime;
 use serde::Serialize;
 
-use super::errors::ApiError;
 use super::filter::{
     format_time, parse_orgs, parse_outcome, parse_reasons, parse_stage, parse_status,
     parse_sync_error_classes, parse_time,
 };
-use super::{Admin, ApiState};
+use super::guard::Admin;
+use super::state::ApiState;
+use crate::access::ApiError;
+use crate::failure_counters::StorePath;
 use crate::store::reprocess::{ErrorEvent, EventFilter, ListCursor, SyncFailure, SyncState};
 
 #[derive(Debug, Serialize)]
@@ -66,7 +68,7 @@ pub async fn list(State(api): State<ApiState>, _: Admin, RawQuery(query): RawQue
 async fn list_inner(api: &ApiState, query: &str) -> Result<Page, ApiError> {
     let q = parse_query(query, api.limits.default_page_size, api.limits.max_page_size)?;
     let mut rows = api.store.error_events(&q.filter, q.cursor, q.limit + 1).await.map_err(|e| {
-        tracing::error!(error = %e, "listing error events failed");
+        api.failures.store_error(StorePath::EventsList, &e, "");
         ApiError::internal()
     })?;
     let more = rows.len() as i64 > q.limit;

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::errors::ApiError;
+use crate::access::ApiError;
 use crate::domain::sync::SyncErrorClass;
 use crate::domain::Outcome;
 use crate::store::reprocess::{EventFilter, Stage};

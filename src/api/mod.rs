@@ -1,19 +1,17 @@
 //! The authenticated reprocessing API under `/api/v1`: list recent error events and re-enqueue
 //! them for the portal sync service. Disabled (404) unless a token hash or a JWT key is configured.
 
-pub mod auth;
 mod body;
 pub mod client;
 pub mod config;
-pub(crate) mod errors;
 mod events;
 mod filter;
-pub(crate) mod guard;
+mod guard;
 mod openapi;
 mod reprocess;
+mod state;
 #[cfg(test)]
 mod tests;
-pub mod tokens;
 
 use std::sync::Arc;
 
@@ -22,29 +20,27 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
 
+// Where they lived before `access/` existed; `api::auth::token_sha256` is what operators' and
+// tests' code calls.
+pub use crate::access::{auth, tokens, ApiError};
 pub use crate::reprocess_counters::{ReprocessCounters, RequestResult};
 pub use config::{ApiArgs, ApiFileConfig, ApiSettings, Limits};
-pub use errors::ApiError;
-
-use auth::Authenticator;
 pub use guard::Admin;
+pub use state::ApiState;
 
+use crate::access::auth::Authenticator;
+use crate::access::no_store;
+use crate::failure_counters::FailureCounters;
 use crate::store::Store;
-
-const EVENTS_ROUTE: &str = "/api/v1/events";
-const REPROCESS_ROUTE: &str = "/api/v1/reprocess";
-
-#[derive(Clone)]
-pub struct ApiState {
-    store: Store,
-    auth: Arc<Authenticator>,
-    limits: Limits,
-    counters: Arc<ReprocessCounters>,
-    openapi: Arc<String>,
-}
+pub use state::{EVENTS_ROUTE, OPENAPI_ROUTE, REPROCESS_ROUTE};
 
 /// The `/api` routes: the API when enabled, a JSON 404 otherwise.
-pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCounters>) -> Router {
+pub fn router(
+    settings: &ApiSettings,
+    store: Store,
+    counters: Arc<ReprocessCounters>,
+    failures: Arc<FailureCounters>,
+) -> Router {
     if !settings.enabled() {
         return Router::new().route("/api", any(disabled)).route("/api/{*rest}", any(disabled));
     }
@@ -54,29 +50,25 @@ pub fn router(settings: &ApiSettings, store: Store, counters: Arc<ReprocessCount
     }
     let state = ApiState {
         store,
-        auth: Arc::new(Authenticator::new(settings)),
+        auth: Arc::new(Authenticator::new(
+            settings.tokens.clone(),
+            settings.jwt.clone(),
+            &settings.role_claim,
+            &settings.admin_role,
+        )),
         limits: settings.limits,
         counters,
+        failures,
         openapi: Arc::new(openapi::document(&settings.limits)),
     };
     Router::new()
-        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route(OPENAPI_ROUTE, get(openapi::serve))
         .route(EVENTS_ROUTE, get(events::list))
         .route(REPROCESS_ROUTE, post(reprocess::create))
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
         .with_state(state)
         .layer(axum::middleware::map_response(no_store))
-}
-
-/// API answers carry event data and request results: no cache may keep them, and no browser may
-/// sniff them into something other than the declared JSON.
-pub(crate) async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    headers
-        .insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
-    response
 }
 
 /// Says at start whether the API is on, and how callers authenticate.

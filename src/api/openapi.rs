@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::config::Limits;
-use super::ApiState;
+use super::state::ApiState;
 
 pub(super) const TEMPLATE: &str = include_str!("openapi.json");
 

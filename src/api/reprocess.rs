@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::auth::Principal;
 use super::body;
-use super::errors::ApiError;
 use super::filter::{parse_event_id, present, FilterInput};
-use super::{Admin, ApiState};
+use super::guard::Admin;
+use super::state::ApiState;
+use crate::access::auth::Principal;
+use crate::access::ApiError;
+use crate::failure_counters::StorePath;
 use crate::reprocess_counters::RequestResult;
 use crate::store::reprocess::{
     AuditRow, Counts, Disposition, ReprocessCommand, ReprocessOutcome, Resolution, Selection, StoredResponse,
@@ -91,7 +93,7 @@ pub async fn create(State(api): State<ApiState>, Admin(principal): Admin, reques
                 Some(e.json()),
             );
             if let Err(err) = api.store.record_audit(&row).await {
-                tracing::error!(error = %err, request_id = %ctx.request_id, "writing the audit row failed");
+                api.failures.store_error(StorePath::ReprocessAudit, &err, &ctx.request_id.to_string());
             }
             e.into_response()
         }
@@ -129,14 +131,13 @@ async fn run(
     let cmd = ReprocessCommand { audit, selection, max_batch: api.limits.max_batch };
     let dry_run = request.dry_run;
     let request_id = ctx.request_id;
-    let outcome = api
-        .store
-        .reprocess(cmd, |resolution| render(request_id, dry_run, resolution))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, request_id = %request_id, "reprocess transaction failed; nothing was enqueued");
-            fail(ApiError::internal())
-        })?;
+    let outcome =
+        api.store.reprocess(cmd, |resolution| render(request_id, dry_run, resolution)).await.map_err(
+            |e| {
+                api.failures.store_error(StorePath::Reprocess, &e, &request_id.to_string());
+                fail(ApiError::internal())
+            },
+        )?;
     match outcome {
         ReprocessOutcome::Completed { resolution, response } => {
             let counts = resolution.counts();
@@ -172,7 +173,7 @@ async fn run(
                 None,
             );
             if let Err(err) = api.store.record_audit(&row).await {
-                tracing::error!(error = %err, request_id = %request_id, "writing the audit row failed");
+                api.failures.store_error(StorePath::ReprocessAudit, &err, &request_id.to_string());
             }
             Ok(stored_response(stored, true))
         }

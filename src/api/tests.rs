@@ -8,9 +8,9 @@ use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use tower::ServiceExt;
 
-use super::auth::token_sha256;
 use super::config::TokenEntry;
 use super::{router, ApiSettings, ReprocessCounters};
+use crate::access::auth::token_sha256;
 use crate::store::{ConnectOptions, Store};
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
@@ -37,7 +37,12 @@ async fn api() -> Api {
         ..ApiSettings::default()
     };
     let counters = Arc::new(ReprocessCounters::default());
-    Api { app: router(&settings, store.clone(), counters.clone()), counters, store, _dir: dir }
+    Api {
+        app: router(&settings, store.clone(), counters.clone(), Default::default()),
+        counters,
+        store,
+        _dir: dir,
+    }
 }
 
 struct Answer {
@@ -189,7 +194,7 @@ async fn without_credentials_configured_the_api_is_not_found() {
     let url = format!("sqlite://{}/s.db", dir.path().display());
     let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await.unwrap();
     let counters = Arc::new(ReprocessCounters::default());
-    let app = router(&ApiSettings::default(), store, counters.clone());
+    let app = router(&ApiSettings::default(), store, counters.clone(), Default::default());
     for (method, path) in secured_operations() {
         let a = call(&app, &method, &path, Some(&format!("Bearer {ADMIN_TOKEN}"))).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{method} {path}");

@@ -21,6 +21,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use state::State;
 pub use state::Window;
 
+use crate::failure_counters::FailureCounters;
 use crate::health::HealthState;
 use crate::lifecycle_counters::LifecycleCounters;
 use crate::reprocess_counters::ReprocessCounters;
@@ -97,6 +98,7 @@ pub struct LogCollector {
     health: Option<Arc<HealthState>>,
     reprocess: Arc<ReprocessCounters>,
     lifecycle: Arc<LifecycleCounters>,
+    failures: Arc<FailureCounters>,
 }
 
 impl LogCollector {
@@ -122,6 +124,7 @@ impl LogCollector {
             health,
             reprocess: Arc::default(),
             lifecycle: Arc::default(),
+            failures: Arc::default(),
         })
     }
 
@@ -133,6 +136,11 @@ impl LogCollector {
     /// Where the lifecycle ingestion endpoints count what they received.
     pub fn lifecycle_counters(&self) -> &Arc<LifecycleCounters> {
         &self.lifecycle
+    }
+
+    /// Where failures outside the collector's reads are logged and counted.
+    pub fn failure_counters(&self) -> &Arc<FailureCounters> {
+        &self.failures
     }
 
     pub fn store(&self) -> &Store {
@@ -148,7 +156,7 @@ impl LogCollector {
     pub async fn scrape(self: &Arc<Self>) -> Snapshot {
         let refresh = self.refresh();
         if tokio::time::timeout(self.config.deadline, refresh).await.is_err() {
-            tracing::warn!(deadline = ?self.config.deadline, "log store read outlived the scrape deadline");
+            self.failures.scrape_deadline_exceeded(self.config.deadline);
             self.progress.lock().unwrap().store_up = false;
         }
         self.snapshot(Utc::now())
@@ -424,6 +432,7 @@ impl LogCollector {
             },
             reprocess: self.reprocess.stats(),
             lifecycle: self.lifecycle.stats(),
+            failures: self.failures.stats(),
             process: crate::process::read(),
         }
     }

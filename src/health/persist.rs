@@ -2,13 +2,15 @@
 //!
 //! Writes are throttled to one round per `every` (the shortest probe interval), except right
 //! after a component goes down, so the last healthy moment before an outage is stored exactly.
-//! The store may be down: failures are logged and retried on the next round, and nothing here
-//! ever waits on the probes or blocks them.
+//! The store may be down: each failed round is logged and counted
+//! (`webhook_exporter_store_errors_total{path="health_persist"}`) and retried on the next one,
+//! and nothing here ever waits on the probes or blocks them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::HealthState;
+use super::state::HealthState;
+use crate::failure_counters::{FailureCounters, StorePath};
 use crate::store::{Store, StoreError};
 
 /// Reads the stored times into `state`.
@@ -29,7 +31,7 @@ pub async fn flush(store: &Store, state: &HealthState) -> Result<(), StoreError>
 
 /// Loads the stored times (retrying until the store answers), then flushes every `every` and
 /// whenever a component goes down. Runs until aborted.
-pub async fn run(store: Store, state: Arc<HealthState>, every: Duration) {
+pub async fn run(store: Store, state: Arc<HealthState>, every: Duration, failures: Arc<FailureCounters>) {
     let mut loaded = false;
     let mut store_ok = true;
     loop {
@@ -47,11 +49,10 @@ pub async fn run(store: Store, state: Arc<HealthState>, every: Duration) {
                 store_ok = true;
             }
             Ok(()) => {}
-            Err(e) if store_ok => {
-                tracing::warn!(error = %e, "cannot persist last-healthy times; retrying");
+            Err(e) => {
+                failures.store_error(StorePath::HealthPersist, &e, "");
                 store_ok = false;
             }
-            Err(_) => {}
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::config::IngestLimits;
-use crate::api::ApiError;
+use crate::access::ApiError;
 
 fn too_large(what: &str, limit: usize, flag: &str) -> ApiError {
     ApiError::new(

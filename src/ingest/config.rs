@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::api::tokens::{parse_token_flag, read_token_file, refuse_repeated_hashes, TokenEntry};
+use crate::access::tokens::{parse_token_flag, read_token_file, refuse_repeated_hashes, TokenEntry};
 use crate::parse::{invalid, ConfigError};
 
 /// The role every ingestion token holds (the API's admin role is never it).

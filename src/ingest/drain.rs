@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{self, EpochUnit};
-use super::Parsed;
+use super::parsed::Parsed;
 use crate::domain;
 use crate::store::{IngestedLifecycleEvent, NewLifecycleEvent};
 

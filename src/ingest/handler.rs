@@ -12,9 +12,12 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{body, drain, runtime, IngestState, Parsed};
-use crate::api::auth::Principal;
-use crate::api::ApiError;
+use super::parsed::Parsed;
+use super::state::IngestState;
+use super::{body, drain, runtime};
+use crate::access::auth::Principal;
+use crate::access::{refusal, ApiError};
+use crate::failure_counters::StorePath;
 use crate::lifecycle_counters::{BatchResult, EventResult, Source};
 use crate::reprocess_counters::Refusal;
 
@@ -28,7 +31,7 @@ impl FromRequestParts<IngestState> for Sender {
         match st.auth.authenticate(&parts.headers) {
             Ok(principal) => Ok(Sender(principal)),
             Err(e) => {
-                crate::api::guard::refuse(&st.refusals, parts, None, Refusal::Unauthorized);
+                refusal::refuse(&st.refusals, parts, None, Refusal::Unauthorized);
                 Err(e)
             }
         }
@@ -133,7 +136,7 @@ async fn receive(
         }
     }
     let outcome = st.store.ingest_lifecycle(source.as_str(), &rows).await.map_err(|e| {
-        tracing::warn!(source = source.as_str(), error = %e, "writing ingested lifecycle events failed");
+        st.failures.store_error(StorePath::Ingest, &e, source.as_str());
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",

@@ -12,7 +12,9 @@ pub mod config;
 mod drain;
 mod fields;
 mod handler;
+mod parsed;
 mod runtime;
+mod state;
 
 use std::sync::Arc;
 
@@ -21,32 +23,18 @@ use axum::routing::{any, post};
 use axum::Router;
 
 pub use config::{IngestArgs, IngestFileConfig, IngestSettings, INGEST_ROLE};
+pub use parsed::Parsed;
+pub use state::IngestState;
 
-use crate::api::auth::Authenticator;
-use crate::api::ApiError;
+use crate::access::auth::Authenticator;
+use crate::access::{no_store, ApiError};
+use crate::failure_counters::FailureCounters;
 use crate::lifecycle_counters::LifecycleCounters;
 use crate::reprocess_counters::ReprocessCounters;
-use crate::store::{IngestedLifecycleEvent, Store};
+use crate::store::Store;
 
 pub const EDGE_RUNTIME_ROUTE: &str = "/api/v1/lifecycle/edge-runtime";
 pub const LOG_DRAIN_ROUTE: &str = "/api/v1/lifecycle/log-drain";
-
-/// One received event, read: a row to write, or why it is not one.
-#[derive(Debug)]
-pub enum Parsed {
-    Lifecycle(IngestedLifecycleEvent),
-    Ignored(&'static str),
-}
-
-#[derive(Clone)]
-pub struct IngestState {
-    store: Store,
-    auth: Arc<Authenticator>,
-    limits: config::IngestLimits,
-    /// Refusals for the credential, counted with the API's (`webhook_api_refused_requests_total`).
-    refusals: Arc<ReprocessCounters>,
-    counters: Arc<LifecycleCounters>,
-}
 
 /// The two ingestion routes: working when an ingestion token is configured, a JSON 404 otherwise.
 pub fn router(
@@ -54,6 +42,7 @@ pub fn router(
     store: Store,
     refusals: Arc<ReprocessCounters>,
     counters: Arc<LifecycleCounters>,
+    failures: Arc<FailureCounters>,
 ) -> Router {
     if !settings.enabled() {
         return Router::new().route(EDGE_RUNTIME_ROUTE, any(disabled)).route(LOG_DRAIN_ROUTE, any(disabled));
@@ -68,12 +57,13 @@ pub fn router(
         limits: settings.limits,
         refusals,
         counters,
+        failures,
     };
     Router::new()
         .route(EDGE_RUNTIME_ROUTE, post(handler::edge_runtime))
         .route(LOG_DRAIN_ROUTE, post(handler::log_drain))
         .with_state(state)
-        .layer(axum::middleware::map_response(crate::api::no_store))
+        .layer(axum::middleware::map_response(no_store))
 }
 
 /// Says at start whether ingestion is on.

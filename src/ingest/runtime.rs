@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use super::fields::{self, EpochUnit};
-use super::Parsed;
+use super::parsed::Parsed;
 use crate::domain;
 use crate::store::{IngestedLifecycleEvent, NewLifecycleEvent};
 

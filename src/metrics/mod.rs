@@ -4,6 +4,8 @@
 //! that do not ask for OpenMetrics (the crate does no content negotiation itself). The
 //! per-organization families, nearly all of the output, are kept between scrapes (`orgs`).
 
+mod families;
+mod format;
 mod orgs;
 mod process;
 mod sync;
@@ -13,40 +15,12 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 use crate::snapshot::Snapshot;
-
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The exposition format a scraper asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    OpenMetrics,
-    Text004,
-}
-
-impl Format {
-    /// Picks OpenMetrics when the `Accept` header names it, text 0.0.4 otherwise.
-    pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Text004,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
-            Format::Text004 => TEXT_CONTENT_TYPE,
-        }
-    }
-}
+use families::{bool_gauge, counters, gauges, info, seconds, NO_LABELS};
+pub use format::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 /// Encodes snapshots, keeping each organization's text while its figures stand (see `orgs`).
 #[derive(Debug, Default)]
@@ -76,83 +50,9 @@ impl Encoder {
     }
 }
 
-const NO_LABELS: [(&str, &str); 0] = [];
-
 #[derive(Debug)]
 struct SnapshotCollector {
     snapshot: Arc<Snapshot>,
-}
-
-/// Writes one metric family: a descriptor, then one sample per label set. Label sets are arrays,
-/// not vectors: a scrape of a thousand organizations writes tens of thousands of samples, and an
-/// allocation per sample was a measurable share of the encoding (bench/).
-fn family<L: EncodeLabelSet, M: EncodeMetric>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    metric_type: MetricType,
-    samples: impl IntoIterator<Item = (L, M)>,
-) -> Result<(), std::fmt::Error> {
-    let mut samples = samples.into_iter().peekable();
-    if samples.peek().is_none() {
-        return Ok(());
-    }
-    let mut metric = encoder.encode_descriptor(name, help, None, metric_type)?;
-    for (labels, value) in samples {
-        value.encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-fn gauges<L: EncodeLabelSet, V: EncodeGaugeValue>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    samples: impl IntoIterator<Item = (L, V)>,
-) -> Result<(), std::fmt::Error> {
-    family(encoder, name, help, MetricType::Gauge, samples.into_iter().map(|(l, v)| (l, ConstGauge::new(v))))
-}
-
-/// `name` without `_total`: the encoder appends it.
-fn counters<L: EncodeLabelSet>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    samples: impl IntoIterator<Item = (L, u64)>,
-) -> Result<(), std::fmt::Error> {
-    family(
-        encoder,
-        name,
-        help,
-        MetricType::Counter,
-        samples.into_iter().map(|(l, v)| (l, ConstCounter::new(v))),
-    )
-}
-
-/// `name` without `_info`: the encoder appends it.
-fn info<L: EncodeLabelSet>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    samples: impl IntoIterator<Item = L>,
-) -> Result<(), std::fmt::Error> {
-    let mut samples = samples.into_iter().peekable();
-    if samples.peek().is_none() {
-        return Ok(());
-    }
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Info)?;
-    for labels in samples {
-        metric.encode_info(&labels)?;
-    }
-    Ok(())
-}
-
-fn seconds(t: chrono::DateTime<chrono::Utc>) -> f64 {
-    t.timestamp_micros() as f64 / 1e6
-}
-
-fn bool_gauge(b: bool) -> u32 {
-    u32::from(b)
 }
 
 impl Collector for SnapshotCollector {
@@ -290,6 +190,18 @@ fn encode_rest(e: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::
         "webhook_exporter_read_held_back_seconds",
         "Age of the oldest open transaction that has written to the log tables: its rows are read when it commits (0 when none).",
         [(NO_LABELS, x.read_held_back_seconds)],
+    )?;
+    counters(
+        e,
+        "webhook_exporter_scrape_deadline_exceeded",
+        "Scrapes that stopped waiting for the log store read at the deadline and got last-known values.",
+        [(NO_LABELS, s.failures.scrape_deadline_exceeded)],
+    )?;
+    counters(
+        e,
+        "webhook_exporter_store_errors",
+        "Log store failures outside the collector's reads, by path (logged; retried or answered with a 5xx).",
+        s.failures.store_errors.iter().map(|(path, n)| ([("path", *path)], *n)),
     )?;
     counters(
         e,

@@ -14,7 +14,8 @@ use prometheus_client::encoding::{text, DescriptorEncoder};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::{seconds, Format};
+use super::families::seconds;
+use super::format::Format;
 use crate::snapshot::{OrgSnapshot, QueueSnapshot};
 
 /// (name as registered, help, type); a counter's samples add `_total`, an info's `_info`.

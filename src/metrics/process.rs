@@ -4,7 +4,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::MetricType;
 
-use super::{family, gauges, NO_LABELS};
+use super::families::{family, gauges, NO_LABELS};
 
 /// The `process_*` families every Prometheus client library writes, same names and units.
 pub(super) fn encode(

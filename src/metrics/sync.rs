@@ -4,7 +4,7 @@
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use super::counters;
+use super::families::counters;
 use crate::snapshot::SyncStats;
 
 pub(super) fn encode(e: &mut DescriptorEncoder, s: &SyncStats) -> Result<(), std::fmt::Error> {

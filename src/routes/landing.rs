@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Html;
 
-use super::AppState;
+use super::state::AppState;
 
 pub async fn page(State(app): State<AppState>) -> Html<String> {
     let path = &app.telemetry_path;

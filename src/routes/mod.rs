@@ -1,8 +1,9 @@
 //! The exporter's HTTP surface: landing page, telemetry, health and readiness.
 
 mod landing;
+mod state;
 
-use std::sync::Arc;
+pub use state::AppState;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -11,15 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
-use crate::collector::LogCollector;
-use crate::metrics::{self, Format};
-
-#[derive(Clone)]
-pub struct AppState {
-    pub collector: Arc<LogCollector>,
-    pub encoder: Arc<metrics::Encoder>,
-    pub telemetry_path: String,
-}
+use crate::metrics::Format;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

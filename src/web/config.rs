@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
-use axum::http::{HeaderName, HeaderValue};
-
-use super::web_config::{self, ClientAuth};
+use super::settings::{ClientAuth, PasswordHash, TelemetryAuth, TlsFiles, WebSettings};
+use super::web_config;
 use crate::credentials;
 use crate::parse::{invalid, ConfigError};
 
@@ -48,55 +47,6 @@ pub struct WebFileConfig {
     pub bearer_token_sha256: Vec<String>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
-}
-
-/// How a basic-auth password is stored.
-#[derive(Clone, PartialEq, Eq)]
-pub enum PasswordHash {
-    Bcrypt(String),
-    Sha256([u8; 32]),
-}
-
-impl std::fmt::Debug for PasswordHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PasswordHash::Bcrypt(_) => "Bcrypt(***)",
-            PasswordHash::Sha256(_) => "Sha256(***)",
-        })
-    }
-}
-
-/// Credentials required on the telemetry path (and, from a web config file, the landing page).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TelemetryAuth {
-    /// Users and their password hashes.
-    pub basic: Vec<(String, PasswordHash)>,
-    pub bearer_sha256: Vec<[u8; 32]>,
-    /// Also protect the landing page `/` (web config files; the deprecated flags did not).
-    pub landing_page: bool,
-}
-
-/// TLS serving: the certificate and key are re-read when they change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub client_auth: ClientAuth,
-    /// `min_version: TLS13`; otherwise TLS 1.2 and 1.3.
-    pub tls13_only: bool,
-    /// Offer HTTP/2 through ALPN (`http_server_config.http2`, default true).
-    pub http2: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WebSettings {
-    /// None: the telemetry path is open.
-    pub telemetry_auth: Option<TelemetryAuth>,
-    pub tls: Option<TlsFiles>,
-    /// Added to every response (`http_server_config.headers`).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Where the settings came from, for the start-up log.
-    pub web_config_file: Option<PathBuf>,
 }
 
 fn sha256_hex(setting: &'static str, text: &str) -> Result<[u8; 32], ConfigError> {

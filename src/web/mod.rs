@@ -1,6 +1,7 @@
 //! Serving: plain HTTP or TLS, and the optional protection of the telemetry path.
 
 mod config;
+mod settings;
 mod telemetry_auth;
 mod tls;
 mod web_config;
@@ -13,9 +14,9 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use config::{PasswordHash, TelemetryAuth, TlsFiles, WebArgs, WebFileConfig, WebSettings};
+pub use config::{WebArgs, WebFileConfig};
+pub use settings::{ClientAuth, PasswordHash, TelemetryAuth, TlsFiles, WebSettings};
 pub use telemetry_auth::protect;
-pub use web_config::ClientAuth;
 
 /// How long in-flight requests may finish after a shutdown signal when serving TLS.
 const TLS_GRACE: Duration = Duration::from_secs(10);

@@ -13,7 +13,7 @@ use axum::Router;
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
-use super::config::{PasswordHash, TelemetryAuth};
+use super::settings::{PasswordHash, TelemetryAuth};
 use crate::credentials::{self, sha256};
 
 #[derive(Clone)]

@@ -14,8 +14,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
-use super::config::TlsFiles;
-use super::web_config::ClientAuth;
+use super::settings::{ClientAuth, TlsFiles};
 
 /// What identifies one version of a file without reading it.
 type Stamp = Option<(SystemTime, u64)>;

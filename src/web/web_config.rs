@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use axum::http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::config::{PasswordHash, TlsFiles};
+use super::settings::{ClientAuth, PasswordHash, TlsFiles};
 use crate::parse::{invalid, ConfigError};
 
 const SETTING: &str = "--web.config.file";
@@ -52,14 +52,6 @@ struct HttpServerConfig {
     http2: Option<bool>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-}
-
-/// Whether the client must present a certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientAuth {
-    NoClientCert,
-    /// Verified against the CAs in this PEM file.
-    RequireAndVerify(PathBuf),
 }
 
 /// What a web config file asks for.

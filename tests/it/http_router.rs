@@ -1,7 +1,7 @@
 //! The HTTP surface of `routes::router` in process, through tower's `oneshot` (no binary, no
 //! socket): landing page, telemetry in both exposition formats, health, readiness with a store
 //! and without one, unknown paths. Milliseconds per test; `http_surface` covers the same surface
-//! through the real binary, with the API, admin page and web protection merged in.
+//! through the real binary, and `http_app` the whole merged application (`app::app`) in process.
 
 use std::time::Duration;
 

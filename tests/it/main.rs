@@ -27,6 +27,8 @@ mod edge_function;
 mod edge_function_hostile;
 mod exporter_hostile;
 mod exporter_role;
+mod failure_counting;
+mod http_app;
 mod http_router;
 mod http_surface;
 mod infrastructure_health;

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod dashboard;
 pub mod deno;
 pub mod endpoint;
+pub mod in_process;
 pub mod prometheus;
 pub mod promql;
 pub mod proxy;

@@ -8,9 +8,11 @@ use axum::http::HeaderMap;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use subtle::ConstantTimeEq;
 
-use super::config::{ApiSettings, JwtSettings, TokenEntry};
-use super::errors::ApiError;
+use super::error::ApiError;
+use super::jwt::JwtSettings;
+use super::tokens::TokenEntry;
 use crate::credentials;
+
 /// Tolerated clock skew with the identity provider.
 const LEEWAY_SECONDS: u64 = 30;
 
@@ -45,18 +47,25 @@ pub struct Authenticator {
     admin_role: String,
 }
 
-/// sha256 of a token, as configured with `--api.token-sha256`.
+/// sha256 of a token, as configured with `--api.token-sha256` or `--ingest.token-sha256`.
 pub fn token_sha256(token: &str) -> [u8; 32] {
     credentials::sha256(token.as_bytes())
 }
 
 impl Authenticator {
-    pub fn new(settings: &ApiSettings) -> Authenticator {
+    /// Token hashes and, when configured, JWTs whose roles are read at the dotted `role_claim`
+    /// path (the reprocessing API).
+    pub fn new(
+        tokens: Vec<TokenEntry>,
+        jwt: Option<JwtSettings>,
+        role_claim: &str,
+        admin_role: &str,
+    ) -> Authenticator {
         Authenticator {
-            tokens: settings.tokens.clone(),
-            jwt: settings.jwt.clone(),
-            role_claim: settings.role_claim.split('.').map(str::to_string).collect(),
-            admin_role: settings.admin_role.clone(),
+            tokens,
+            jwt,
+            role_claim: role_claim.split('.').map(str::to_string).collect(),
+            admin_role: admin_role.to_string(),
         }
     }
 
@@ -153,26 +162,24 @@ fn roles(claims: &serde_json::Value, path: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::config::JwtKeys;
+    use crate::access::jwt::JwtKeys;
     use axum::http::{header, HeaderValue};
     use jsonwebtoken::{encode, EncodingKey, Header};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn auth() -> Authenticator {
-        let mut settings = ApiSettings::default();
-        settings.tokens.push(TokenEntry {
+        let tokens = vec![TokenEntry {
             principal: "ops".into(),
             role: "global_admin".into(),
             sha256: token_sha256("good-token"),
-        });
-        settings.jwt = Some(JwtSettings {
+        }];
+        let jwt = JwtSettings {
             keys: JwtKeys { hs256: Some(DecodingKey::from_secret(SECRET.as_bytes())), ..JwtKeys::default() },
             issuer: "https://idp.example".into(),
             audience: "webhook-health".into(),
-        });
-        settings.role_claim = "app_metadata.role".into();
-        Authenticator::new(&settings)
+        };
+        Authenticator::new(tokens, Some(jwt), "app_metadata.role", "global_admin")
     }
 
     fn headers(value: &str) -> HeaderMap {

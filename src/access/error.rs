@@ -1,4 +1,6 @@
-//! The API's error answer: `{"error": {"code": "...", "message": "..."}}` with a fitting status.
+//! The error answer of the authenticated endpoints (reprocessing API and lifecycle ingestion):
+//! `{"error": {"code": "...", "message": "..."}}` with a fitting status, and the headers every
+//! answer of theirs carries.
 //!
 //! Messages say what the caller can fix (which limit and its value, which field); they never echo
 //! credentials and never tell which part of a credential check failed.
@@ -73,6 +75,15 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Answers carry event data and request results: no cache may keep them, and no browser may
+/// sniff them into something other than the declared JSON.
+pub async fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 #[cfg(test)]
