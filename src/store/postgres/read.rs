@@ -11,10 +11,12 @@ use sqlx::{FromRow, Postgres, Transaction};
 
 use super::snapshot::{Delta, PgSnapshot};
 use super::PgStore;
-use crate::store::{
-    sql, timed, AttemptAggregate, AttemptRow, Batch, Cursor, EventAggregate, EventKey, EventRow,
-    LifecycleAggregate, LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result,
-    StoreError,
+use crate::store::error::{timed, Result, StoreError};
+use crate::store::queue::SyncQueue;
+use crate::store::sql;
+use crate::store::types::{
+    AttemptAggregate, AttemptRow, Batch, Cursor, EventAggregate, EventKey, EventRow, LifecycleAggregate,
+    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat,
 };
 
 pub struct PgReadTx {
@@ -32,7 +34,7 @@ pub struct PgReadTx {
 /// fingerprint, the queue, the events with an open queue item and the open writers in one round
 /// trip (each statement of a refresh is a round trip on the scrape's path). Two row sets travel as
 /// JSON arrays, the ids as `uuid[]`.
-fn opening_sql() -> String {
+fn opening_sql(queue: &SyncQueue) -> String {
     format!(
         "SELECT pg_current_snapshot()::text,
                 (SELECT statements FROM webhook_event_deletions),
@@ -42,8 +44,8 @@ fn opening_sql() -> String {
                 (SELECT coalesce(json_agg(q), '[]') FROM ({queue}) AS q),
                 ARRAY({live}),
                 (SELECT coalesce(json_agg(w), '[]') FROM ({OPEN_WRITERS}) AS w)",
-        queue = sql::queue_stats("now()"),
-        live = sql::LIVE_EVENTS,
+        queue = queue.stats_sql("now()"),
+        live = queue.live_sql(),
     )
 }
 
@@ -120,7 +122,7 @@ impl PgStore {
         );
         timed(self.timeout, "starting a read", async {
             let mut tx = self.pool.begin_with(begin).await?;
-            let opening: Opening = sqlx::query_as(&opening_sql()).fetch_one(&mut *tx).await?;
+            let opening: Opening = sqlx::query_as(&opening_sql(&self.queue)).fetch_one(&mut *tx).await?;
             Ok((tx, opening))
         })
         .await
