@@ -35,6 +35,18 @@ impl Store {
         }
     }
 
+    /// Creates the store's pgmq queue unless it exists (the demo, the simulator); nothing for the
+    /// table, which the migrations create.
+    pub async fn ensure_queue(&self) -> Result<()> {
+        match self {
+            Store::Postgres(s) => match s.queue() {
+                SyncQueue::Pgmq(name) => pgmq_work::create(s.pool(), s.timeout(), name).await,
+                SyncQueue::Table => Ok(()),
+            },
+            Store::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Logs one attempt without touching any queue; returns the attempt row's id.
     pub async fn sync_record_attempt(&self, record: &AttemptRecord<'_>) -> Result<i64> {
         match self {

@@ -35,6 +35,26 @@ fn vt_seconds(lease: Duration) -> i32 {
 
 type ReadRow = (i64, i32, Option<Uuid>, Option<String>, bool, bool, Option<DateTime<Utc>>, Option<String>);
 
+/// Creates queue `name` unless it exists (`pgmq.create` is idempotent), for the demo and the
+/// simulator; a database without pgmq is an error saying so.
+pub async fn create(pool: &PgPool, timeout: Duration, name: &str) -> Result<()> {
+    let installed: bool = timed(
+        timeout,
+        "looking for pgmq",
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgmq')").fetch_one(pool),
+    )
+    .await?;
+    if !installed {
+        return Err(crate::store::error::StoreError::Invalid {
+            field: "--sync-queue",
+            detail: format!("pgmq:{name}: pgmq is not installed in this database (Supabase Queues, or pgmq's SQL)"),
+        });
+    }
+    timed(timeout, "creating the pgmq queue", sqlx::query("SELECT pgmq.create($1)").bind(name).execute(pool))
+        .await
+        .map(|_| ())
+}
+
 /// Reads up to `claim.limit` visible messages for `claim.lease`; logs the lost attempts of
 /// messages read again (see the module's comment).
 pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'_>) -> Result<Vec<ClaimedItem>> {
