@@ -8,7 +8,9 @@
 //! `sync_record_attempt(..., queue => 'pgmq:<name>')` in the transaction that archives the
 //! message (succeeded, gave up) or hides it until its retry (`pgmq.set_vt`). A message read again
 //! whose previous attempt was never logged lost its worker: the reader logs that attempt
-//! `abandoned` (`gave_up` at the attempt limit, and archives it), as `sync_claim` does.
+//! `abandoned` (`gave_up` at the attempt limit, and archives it), as `sync_claim` does. The reader
+//! names itself in the message's `headers` (`{"worker": ...}`), so that the attempt it finishes,
+//! or abandons, is logged with its worker.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -33,7 +35,8 @@ fn vt_seconds(lease: Duration) -> i32 {
     }
 }
 
-type ReadRow = (i64, i32, Option<Uuid>, Option<String>, bool, bool, Option<DateTime<Utc>>, Option<String>);
+type ReadRow =
+    (i64, i32, Option<Uuid>, Option<String>, bool, bool, Option<String>, Option<DateTime<Utc>>, Option<String>);
 
 /// Creates queue `name` unless it exists (`pgmq.create` is idempotent), for the demo and the
 /// simulator; a database without pgmq is an error saying so.
@@ -66,7 +69,7 @@ pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'
                 coalesce(r.message->'reprocess' = 'true'::jsonb, false),
                 r.read_ct > 1 AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.queue = $4
                     AND a.item_id = r.msg_id AND a.attempt = r.read_ct - 1),
-                e.received_at, e.entity_name
+                r.headers->>'worker', e.received_at, e.entity_name
          FROM r LEFT JOIN webhook_events e ON e.event_id = r.event_id ORDER BY r.msg_id"
     );
     let queue = label(name);
@@ -80,14 +83,21 @@ pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'
             .fetch_all(&mut *tx)
             .await?;
         let mut items = Vec::with_capacity(rows.len());
-        for (msg_id, read_ct, event_id, org_id, reprocess, lost, received_at, entity_name) in rows {
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let named = format!(
+            "UPDATE {} SET headers = coalesce(headers, '{{}}') || jsonb_build_object('worker', $2::text)
+             WHERE msg_id = ANY($1)",
+            table(name)
+        );
+        sqlx::query(&named).bind(&ids).bind(claim.worker).execute(&mut *tx).await?;
+        for (msg_id, read_ct, event_id, org_id, reprocess, lost, worker, received_at, entity_name) in rows {
             let (Some(event_id), Some(org_id)) = (event_id, org_id) else { continue };
             if lost {
                 let gave_up = read_ct - 1 >= claim.max_attempts;
                 let outcome = if gave_up { SyncOutcome::GaveUp } else { SyncOutcome::Abandoned };
                 sqlx::query(
                     "SELECT sync_record_attempt($1, $2, $3, now(), $4, 'worker_lost', NULL,
-                         'its worker did not finish the read before its visibility timeout', NULL, $5, $6, $7)",
+                         'its worker did not finish the read before its visibility timeout', $8, $5, $6, $7)",
                 )
                 .bind(event_id)
                 .bind(&org_id)
@@ -96,6 +106,7 @@ pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'
                 .bind(msg_id)
                 .bind(reprocess)
                 .bind(&queue)
+                .bind(worker)
                 .execute(&mut *tx)
                 .await?;
                 if gave_up {
@@ -124,7 +135,8 @@ pub async fn finish(
 ) -> Result<bool> {
     let held = format!(
         "SELECT m.message->>'event_id', m.message->>'org_id',
-                coalesce(m.message->'reprocess' = 'true'::jsonb, false), coalesce(m.last_read_at, now())
+                coalesce(m.message->'reprocess' = 'true'::jsonb, false), coalesce(m.last_read_at, now()),
+                m.headers->>'worker'
          FROM {table} m WHERE m.msg_id = $1 AND m.read_ct = $2
            AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.queue = $3 AND a.item_id = m.msg_id
                            AND a.attempt = m.read_ct)
@@ -134,13 +146,14 @@ pub async fn finish(
     let queue = label(name);
     timed(timeout, "finishing a pgmq message", async {
         let mut tx = pool.begin().await?;
-        let row: Option<(Option<String>, Option<String>, bool, DateTime<Utc>)> =
+        type Held = (Option<String>, Option<String>, bool, DateTime<Utc>, Option<String>);
+        let row: Option<Held> =
             sqlx::query_as(&held).bind(msg_id).bind(attempt).bind(&queue).fetch_optional(&mut *tx).await?;
-        let Some((Some(event_id), Some(org_id), reprocess, started_at)) = row else {
+        let Some((Some(event_id), Some(org_id), reprocess, started_at, worker)) = row else {
             return Ok(false);
         };
         let event_id = Uuid::parse_str(&event_id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        sqlx::query("SELECT sync_record_attempt($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, $11)")
+        sqlx::query("SELECT sync_record_attempt($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $10, $11)")
             .bind(event_id)
             .bind(&org_id)
             .bind(attempt)
@@ -152,6 +165,7 @@ pub async fn finish(
             .bind(msg_id)
             .bind(reprocess)
             .bind(&queue)
+            .bind(worker)
             .execute(&mut *tx)
             .await?;
         if f.outcome == SyncOutcome::Retrying {
@@ -182,10 +196,10 @@ pub async fn insert_items(
 ) -> std::result::Result<HashMap<String, i64>, sqlx::Error> {
     let mut ids = HashMap::new();
     let mut ended = Vec::new();
-    // Five bound columns a row: far under PostgreSQL's 65535 parameters.
+    // Six bound columns a row: far under PostgreSQL's 65535 parameters.
     for chunk in items.chunks(10_000) {
         let mut qb = QueryBuilder::new(format!(
-            "INSERT INTO {} (read_ct, enqueued_at, last_read_at, vt, message) ",
+            "INSERT INTO {} (read_ct, enqueued_at, last_read_at, vt, message, headers) ",
             table(name)
         ));
         qb.push_values(chunk, |mut b, i| {
@@ -197,7 +211,8 @@ pub async fn insert_items(
                 .push_bind(i.enqueued_at)
                 .push_bind(i.claimed_at)
                 .push_bind(vt.unwrap_or(i.enqueued_at))
-                .push_bind(serde_json::json!({"event_id": i.event_id, "org_id": i.org_id, "reprocess": false}));
+                .push_bind(serde_json::json!({"event_id": i.event_id, "org_id": i.org_id, "reprocess": false}))
+                .push_bind(i.claimed_by.as_ref().map(|w| serde_json::json!({ "worker": w })));
         });
         qb.push(" RETURNING msg_id, message->>'event_id'");
         let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
