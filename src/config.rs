@@ -183,9 +183,14 @@ impl Settings {
             return Err(invalid("--store.timeout", &store_timeout_text, "must be at least 100ms"));
         }
         let queue_text = args.sync_queue.clone().or(file.sync_queue).unwrap_or_else(|| "table".into());
-        let sync_queue = SyncQueue::parse(&queue_text).map_err(|e| invalid(SyncQueue::OPTION, &queue_text, &e))?;
+        let sync_queue =
+            SyncQueue::parse(&queue_text).map_err(|e| invalid(SyncQueue::OPTION, &queue_text, &e))?;
         if matches!(sync_queue, SyncQueue::Pgmq(_)) && database_url.starts_with("sqlite:") {
-            return Err(invalid(SyncQueue::OPTION, &queue_text, "pgmq needs a PostgreSQL store (SQLite has only the sync_queue table)"));
+            return Err(invalid(
+                SyncQueue::OPTION,
+                &queue_text,
+                "pgmq needs a PostgreSQL store (SQLite has only the sync_queue table)",
+            ));
         }
         let batch_size = args.batch_size.or(file.batch_size).unwrap_or(50_000);
         if !(100..=1_000_000).contains(&batch_size) {

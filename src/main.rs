@@ -77,7 +77,8 @@ struct DemoArgs {
 
 /// The store options of `sync_queue` (`--sync-queue`).
 fn queue_options(sync_queue: &str) -> anyhow::Result<ConnectOptions> {
-    let queue = SyncQueue::parse(sync_queue).map_err(|e| anyhow::anyhow!("--sync-queue {sync_queue:?}: {e}"))?;
+    let queue =
+        SyncQueue::parse(sync_queue).map_err(|e| anyhow::anyhow!("--sync-queue {sync_queue:?}: {e}"))?;
     Ok(ConnectOptions { queue, ..ConnectOptions::default() })
 }
 

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::error::Result;
 use super::postgres::read::PgReadTx;
 use super::sqlite::read::SqliteReadTx;
-use super::error::Result;
 use super::types::{
     AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
     LifecycleRow, OpenWriter, OrgRow, Position, QueueStat,

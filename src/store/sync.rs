@@ -29,7 +29,9 @@ impl Store {
         match self {
             Store::Postgres(s) => match s.queue() {
                 SyncQueue::Table => super::postgres::sync::finish(s, item_id, attempt, finish).await,
-                SyncQueue::Pgmq(name) => pgmq_work::finish(s.pool(), s.timeout(), name, item_id, attempt, finish).await,
+                SyncQueue::Pgmq(name) => {
+                    pgmq_work::finish(s.pool(), s.timeout(), name, item_id, attempt, finish).await
+                }
             },
             Store::Sqlite(s) => super::sqlite::sync::finish(s, item_id, attempt, finish).await,
         }

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::bind::{At, Id, Json};
-use super::history::{LoggedAttempt, QueuedItem};
-use super::postgres::PgStore;
-use super::sqlite::SqliteStore;
 use super::error::{Result, StoreError};
 use super::handle::Store;
+use super::history::{LoggedAttempt, QueuedItem};
+use super::postgres::PgStore;
 use super::queue::{pgmq_work, SyncQueue};
 use super::sql;
+use super::sqlite::SqliteStore;
 use super::types::{NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem};
 
 /// Rows per multi-row INSERT of `columns` bound columns: under SQLite's 32766 bind variables
@@ -36,14 +36,22 @@ trait Bulk {
 
     /// Writes the items to the store's queue when it is not the table (`None`: it is), returning
     /// their ids by event id.
-    async fn other_queue(&self, tx: &mut sqlx::Transaction<'static, Self::Db>, items: &[QueuedItem]) -> Option<Ids>;
+    async fn other_queue(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+        items: &[QueuedItem],
+    ) -> Option<Ids>;
 }
 
 impl Bulk for PgStore {
     type Db = sqlx::Postgres;
     const SETTINGS: &'static [&'static str] = &["SET LOCAL synchronous_commit = off"];
 
-    async fn other_queue(&self, tx: &mut sqlx::Transaction<'static, Self::Db>, items: &[QueuedItem]) -> Option<Ids> {
+    async fn other_queue(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+        items: &[QueuedItem],
+    ) -> Option<Ids> {
         match self.queue() {
             SyncQueue::Table => None,
             SyncQueue::Pgmq(name) => Some(pgmq_work::insert_items(tx, name, items).await),
@@ -55,7 +63,11 @@ impl Bulk for SqliteStore {
     type Db = sqlx::Sqlite;
     const SETTINGS: &'static [&'static str] = &["PRAGMA cache_size = -65536", "PRAGMA temp_store = memory"];
 
-    async fn other_queue(&self, _: &mut sqlx::Transaction<'static, Self::Db>, _: &[QueuedItem]) -> Option<Ids> {
+    async fn other_queue(
+        &self,
+        _: &mut sqlx::Transaction<'static, Self::Db>,
+        _: &[QueuedItem],
+    ) -> Option<Ids> {
         None
     }
 }

@@ -137,7 +137,8 @@ async fn stores_race(url: String, store: Store) {
         store.insert_events(&events).await.unwrap();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let command = |who: &str| reprocess_by_ids(who, "token", &format!("{who}-{round}"), "h", ids.clone());
-        let (a, b) = tokio::join!(store.reprocess(command("a"), render), other.reprocess(command("b"), render));
+        let (a, b) =
+            tokio::join!(store.reprocess(command("a"), render), other.reprocess(command("b"), render));
         let enqueued: usize = [a.unwrap(), b.unwrap()]
             .iter()
             .map(|o| match o {

@@ -181,8 +181,11 @@ on_every_queue!(idempotency_keys_replay_and_refuse_other_requests, super::idempo
 
 async fn limits(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter =
-        start_q(&store, &url, &["--api.max-batch", "3", "--api.max-body-bytes", "2048", "--api.max-page-size", "10"]);
+    let exporter = start_q(
+        &store,
+        &url,
+        &["--api.max-batch", "3", "--api.max-body-bytes", "2048", "--api.max-page-size", "10"],
+    );
     let a =
         post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&seeded.rejected[..4]) }))
             .await;

@@ -202,7 +202,9 @@ async fn every_rejection_reason_reaches_the_metrics_with_a_pgmq_queue() {
 /// The queue's table and how its rows name their org, event and flag (the table, or pgmq's).
 fn queue_columns(store: &Store) -> (String, &'static str, &'static str, &'static str) {
     match store.queue() {
-        SyncQueue::Table => ("sync_queue".into(), "q.org_id", "q.event_id", "q.state = 'pending' AND NOT q.reprocess"),
+        SyncQueue::Table => {
+            ("sync_queue".into(), "q.org_id", "q.event_id", "q.state = 'pending' AND NOT q.reprocess")
+        }
         SyncQueue::Pgmq(name) => (
             format!("pgmq.q_{name}"),
             "(q.message->>'org_id')",
@@ -282,8 +284,11 @@ async fn every_reason(url: String, store: Store) {
     // failed: decided, but the queue refuses the item; the whole transaction goes back.
     let (table, org, _, _) = queue_columns(&store);
     let org = org.replace("q.", "");
-    exec(&pool, &format!("ALTER TABLE {table} ADD CONSTRAINT refuse_failing CHECK ({org} <> 'failing') NOT VALID"))
-        .await;
+    exec(
+        &pool,
+        &format!("ALTER TABLE {table} ADD CONSTRAINT refuse_failing CHECK ({org} <> 'failing') NOT VALID"),
+    )
+    .await;
     let (got, answer) = post(&function, "/dynamics-webhook/failing", Some(KEY), create(), &[]).await;
     exec(&pool, &format!("ALTER TABLE {table} DROP CONSTRAINT refuse_failing")).await;
     assert_eq!((got, answer["outcome"].as_str()), (500, Some("failed")), "{}", function.log());

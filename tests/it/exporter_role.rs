@@ -134,7 +134,8 @@ async fn exercise(db_url: String, owner: Store, role: String) {
 
     // The real binary, as the compose stack runs it: serving, ready, its reads succeeding.
     let flags = crate::support::pgmq::flags(&owner);
-    let exporter = crate::support::Exporter::start(&url, &flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let exporter =
+        crate::support::Exporter::start(&url, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     exporter
         .scrape_until("webhook_store_up 1 and a successful refresh", |page| {
             crate::support::metric(page, "webhook_store_up") == Some(1.0)

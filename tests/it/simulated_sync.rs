@@ -66,7 +66,10 @@ async fn history(_url: String, store: Store) {
     assert_eq!(outcomes.values().sum::<i64>() as u64, summary.sync_attempts, "every attempt is logged once");
     let items = by_key(
         &store,
-        &format!("SELECT 'all', count(*) FROM ({}) AS q WHERE enqueued_at > $1 GROUP BY 1", every_item(&store)),
+        &format!(
+            "SELECT 'all', count(*) FROM ({}) AS q WHERE enqueued_at > $1 GROUP BY 1",
+            every_item(&store)
+        ),
         day,
     )
     .await;

@@ -156,7 +156,10 @@ async fn ground_truth(store: &Store, now: DateTime<Utc>) -> Figures {
         }
     }
     let queue = |cond: &str| {
-        format!("SELECT {ORG}, count(*) FROM ({}) AS q WHERE {cond} AND enqueued_at > $1 GROUP BY 1", open_items(store))
+        format!(
+            "SELECT {ORG}, count(*) FROM ({}) AS q WHERE {cond} AND enqueued_at > $1 GROUP BY 1",
+            open_items(store)
+        )
     };
     f.in_flight = counted(store, &queue("held"), epoch).await;
     f.depth = counted(store, &queue("NOT held"), epoch).await;
@@ -231,7 +234,11 @@ async fn assert_exact(store: &Store, collector: &LogCollector, what: &str) -> Fi
     assert_eq!(got_ages.keys().collect::<Vec<_>>(), ages.keys().collect::<Vec<_>>(), "{what}: oldest ages");
     for (org, age) in &ages {
         let late = got_ages[org] - age;
-        assert!((0..1000).contains(&late), "{what}: oldest item of {org}: {} ms served, {age} ms in SQL", got_ages[org]);
+        assert!(
+            (0..1000).contains(&late),
+            "{what}: oldest item of {org}: {} ms served, {age} ms in SQL",
+            got_ages[org]
+        );
     }
     truth
 }

@@ -64,7 +64,14 @@ async fn sync_worker_on_pgmq_against_real_postgres() {
     let db = Database::create().await;
     support::pgmq::install(&db.url, support::pgmq::QUEUE).await;
     let out = deno::command()
-        .args(["test", "--frozen", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", "sync-worker/pgmq_pgtest.ts"])
+        .args([
+            "test",
+            "--frozen",
+            "--allow-net=127.0.0.1",
+            "--allow-env",
+            "--allow-read",
+            "sync-worker/pgmq_pgtest.ts",
+        ])
         .env("SYNC_TEST_DATABASE_URL", &db.url)
         .output()
         .expect("running deno test");

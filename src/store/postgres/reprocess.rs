@@ -7,7 +7,9 @@ use uuid::Uuid;
 use crate::store::error::{reprocessing as q, Result, StoreError};
 use crate::store::queue::SyncQueue;
 use crate::store::reprocess::select::{self, Dialect};
-use crate::store::reprocess::types::{candidate, error_event, Candidate, ErrorEvent, EventFilter, ListCursor};
+use crate::store::reprocess::types::{
+    candidate, error_event, Candidate, ErrorEvent, EventFilter, ListCursor,
+};
 
 const DIALECT: Dialect = Dialect {
     param: |n, ty| format!("${n}::{ty}"),

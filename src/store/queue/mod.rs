@@ -43,7 +43,10 @@ impl SyncQueue {
                 {
                     Ok(SyncQueue::Pgmq(name.to_string()))
                 }
-                Some(_) => Err("a pgmq queue name is 1-47 characters of a-z, 0-9 and _, not starting with a digit".into()),
+                Some(_) => {
+                    Err("a pgmq queue name is 1-47 characters of a-z, 0-9 and _, not starting with a digit"
+                        .into())
+                }
                 None => Err("expected `table` or `pgmq:<queue name>`".into()),
             },
         }
@@ -108,12 +111,18 @@ impl SyncQueue {
     ) -> Result<HashSet<Uuid>> {
         match self {
             SyncQueue::Table => table::enqueue_reprocess_pg(tx, events, request_id, requested_by).await,
-            SyncQueue::Pgmq(name) => pgmq::enqueue_reprocess(tx, name, events, request_id, requested_by).await,
+            SyncQueue::Pgmq(name) => {
+                pgmq::enqueue_reprocess(tx, name, events, request_id, requested_by).await
+            }
         }
     }
 
     /// [`Self::pending_pg`] on SQLite, whose queue is always the table.
-    pub async fn pending_sqlite(&self, tx: &mut SqliteConnection, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
+    pub async fn pending_sqlite(
+        &self,
+        tx: &mut SqliteConnection,
+        events: &[(&str, Uuid)],
+    ) -> Result<HashSet<Uuid>> {
         table::pending_sqlite(tx, events).await
     }
 
@@ -137,7 +146,9 @@ mod tests {
     fn queue_names_are_checked() {
         assert_eq!(SyncQueue::parse("table"), Ok(SyncQueue::Table));
         assert_eq!(SyncQueue::parse("pgmq:portal_sync"), Ok(SyncQueue::Pgmq("portal_sync".into())));
-        for bad in ["pgmq:", "pgmq:Portal", "pgmq:a;drop", "pgmq:1x", "redis", &format!("pgmq:{}", "a".repeat(48))] {
+        for bad in
+            ["pgmq:", "pgmq:Portal", "pgmq:a;drop", "pgmq:1x", "redis", &format!("pgmq:{}", "a".repeat(48))]
+        {
             assert!(SyncQueue::parse(bad).is_err(), "{bad}");
         }
     }

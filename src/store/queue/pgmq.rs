@@ -70,7 +70,11 @@ pub fn stats_sql(name: &str, now: &str) -> String {
 
 /// The ids of events with an open message.
 pub fn live_sql(name: &str) -> String {
-    format!("SELECT e FROM (SELECT {id} AS e FROM {table} m) AS l WHERE e IS NOT NULL", id = event_id("m"), table = table(name))
+    format!(
+        "SELECT e FROM (SELECT {id} AS e FROM {table} m) AS l WHERE e IS NOT NULL",
+        id = event_id("m"),
+        table = table(name)
+    )
 }
 
 /// Whether event `event` (an SQL expression of type uuid) has an open message; only reprocess

@@ -35,8 +35,17 @@ fn vt_seconds(lease: Duration) -> i32 {
     }
 }
 
-type ReadRow =
-    (i64, i32, Option<Uuid>, Option<String>, bool, bool, Option<String>, Option<DateTime<Utc>>, Option<String>);
+type ReadRow = (
+    i64,
+    i32,
+    Option<Uuid>,
+    Option<String>,
+    bool,
+    bool,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
 
 /// Creates queue `name` unless it exists (`pgmq.create` is idempotent), for the demo and the
 /// simulator; a database without pgmq is an error saying so.
@@ -44,13 +53,16 @@ pub async fn create(pool: &PgPool, timeout: Duration, name: &str) -> Result<()> 
     let installed: bool = timed(
         timeout,
         "looking for pgmq",
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgmq')").fetch_one(pool),
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgmq')")
+            .fetch_one(pool),
     )
     .await?;
     if !installed {
         return Err(crate::store::error::StoreError::Invalid {
             field: "--sync-queue",
-            detail: format!("pgmq:{name}: pgmq is not installed in this database (Supabase Queues, or pgmq's SQL)"),
+            detail: format!(
+                "pgmq:{name}: pgmq is not installed in this database (Supabase Queues, or pgmq's SQL)"
+            ),
         });
     }
     timed(timeout, "creating the pgmq queue", sqlx::query("SELECT pgmq.create($1)").bind(name).execute(pool))
@@ -60,22 +72,25 @@ pub async fn create(pool: &PgPool, timeout: Duration, name: &str) -> Result<()> 
 
 /// Reads up to `claim.limit` visible messages for `claim.lease`; logs the lost attempts of
 /// messages read again (see the module's comment).
-pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'_>) -> Result<Vec<ClaimedItem>> {
-    let read = format!(
-        "WITH m AS (SELECT * FROM pgmq.read($1, $2, $3)),
-              r AS (SELECT m.*, CASE WHEN m.message->>'event_id' ~* '^[0-9a-f-]{{36}}$'
+pub async fn claim(
+    pool: &PgPool,
+    timeout: Duration,
+    name: &str,
+    claim: &Claim<'_>,
+) -> Result<Vec<ClaimedItem>> {
+    const READ: &str = "WITH m AS (SELECT * FROM pgmq.read($1, $2, $3)),
+              r AS (SELECT m.*, CASE WHEN m.message->>'event_id' ~* '^[0-9a-f-]{36}$'
                                      THEN (m.message->>'event_id')::uuid END AS event_id FROM m)
          SELECT r.msg_id, r.read_ct, r.event_id, r.message->>'org_id',
                 coalesce(r.message->'reprocess' = 'true'::jsonb, false),
                 r.read_ct > 1 AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.queue = $4
                     AND a.item_id = r.msg_id AND a.attempt = r.read_ct - 1),
                 r.headers->>'worker', e.received_at, e.entity_name
-         FROM r LEFT JOIN webhook_events e ON e.event_id = r.event_id ORDER BY r.msg_id"
-    );
+         FROM r LEFT JOIN webhook_events e ON e.event_id = r.event_id ORDER BY r.msg_id";
     let queue = label(name);
     timed(timeout, "reading pgmq messages", async {
         let mut tx = pool.begin().await?;
-        let rows: Vec<ReadRow> = sqlx::query_as(&read)
+        let rows: Vec<ReadRow> = sqlx::query_as(READ)
             .bind(name)
             .bind(vt_seconds(claim.lease))
             .bind(claim.limit as i32)
@@ -93,7 +108,8 @@ pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'
         for (msg_id, read_ct, event_id, org_id, reprocess, lost, worker, received_at, entity_name) in rows {
             let (Some(event_id), Some(org_id)) = (event_id, org_id) else { continue };
             if lost {
-                let gave_up = read_ct - 1 >= claim.max_attempts;
+                // The lost attempt was number read_ct - 1: at the limit, it is the last.
+                let gave_up = read_ct > claim.max_attempts;
                 let outcome = if gave_up { SyncOutcome::GaveUp } else { SyncOutcome::Abandoned };
                 sqlx::query(
                     "SELECT sync_record_attempt($1, $2, $3, now(), $4, 'worker_lost', NULL,
@@ -110,11 +126,23 @@ pub async fn claim(pool: &PgPool, timeout: Duration, name: &str, claim: &Claim<'
                 .execute(&mut *tx)
                 .await?;
                 if gave_up {
-                    sqlx::query("SELECT pgmq.archive($1, $2)").bind(name).bind(msg_id).execute(&mut *tx).await?;
+                    sqlx::query("SELECT pgmq.archive($1, $2)")
+                        .bind(name)
+                        .bind(msg_id)
+                        .execute(&mut *tx)
+                        .await?;
                     continue;
                 }
             }
-            items.push(ClaimedItem { item_id: msg_id, event_id, org_id, attempt: read_ct, reprocess, received_at, entity_name });
+            items.push(ClaimedItem {
+                item_id: msg_id,
+                event_id,
+                org_id,
+                attempt: read_ct,
+                reprocess,
+                received_at,
+                entity_name,
+            });
         }
         tx.commit().await?;
         Ok(items)
@@ -211,7 +239,9 @@ pub async fn insert_items(
                 .push_bind(i.enqueued_at)
                 .push_bind(i.claimed_at)
                 .push_bind(vt.unwrap_or(i.enqueued_at))
-                .push_bind(serde_json::json!({"event_id": i.event_id, "org_id": i.org_id, "reprocess": false}))
+                .push_bind(
+                    serde_json::json!({"event_id": i.event_id, "org_id": i.org_id, "reprocess": false}),
+                )
                 .push_bind(i.claimed_by.as_ref().map(|w| serde_json::json!({ "worker": w })));
         });
         qb.push(" RETURNING msg_id, message->>'event_id'");
@@ -229,7 +259,11 @@ pub async fn insert_items(
         }
     }
     if !ended.is_empty() {
-        sqlx::query("SELECT pgmq.archive($1, $2::bigint[])").bind(name).bind(&ended).execute(&mut *tx).await?;
+        sqlx::query("SELECT pgmq.archive($1, $2::bigint[])")
+            .bind(name)
+            .bind(&ended)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(ids)
 }

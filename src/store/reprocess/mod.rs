@@ -38,7 +38,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ErrorEvent>> {
         match self {
-            Store::Postgres(s) => postgres::reprocess::error_events(s.pool(), s.queue(), filter, cursor, limit).await,
+            Store::Postgres(s) => {
+                postgres::reprocess::error_events(s.pool(), s.queue(), filter, cursor, limit).await
+            }
             Store::Sqlite(s) => sqlite::reprocess::error_events(s.pool(), filter, cursor, limit).await,
         }
     }
@@ -127,4 +129,3 @@ impl Store {
         tx.commit().await
     }
 }
-

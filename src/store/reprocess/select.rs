@@ -54,7 +54,14 @@ enum Order {
 }
 
 /// Both branches with `columns`, `filter` and `extra`, each cut to `limit` (when given) in `order`.
-fn union(d: &Dialect, q: &SyncQueue, columns: &str, extra: &str, order: Order, limit: Option<&str>) -> String {
+fn union(
+    d: &Dialect,
+    q: &SyncQueue,
+    columns: &str,
+    extra: &str,
+    order: Order,
+    limit: Option<&str>,
+) -> String {
     let dir = match order {
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",

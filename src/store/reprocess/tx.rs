@@ -169,7 +169,9 @@ impl Tx {
         }
         match self {
             Tx::Pg(tx, queue) => queue.enqueue_reprocess_pg(tx, events, request_id, requested_by).await,
-            Tx::Sqlite(tx) => SyncQueue::Table.enqueue_reprocess_sqlite(tx, events, request_id, requested_by).await,
+            Tx::Sqlite(tx) => {
+                SyncQueue::Table.enqueue_reprocess_sqlite(tx, events, request_id, requested_by).await
+            }
         }
     }
 }

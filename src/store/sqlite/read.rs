@@ -13,8 +13,8 @@ use crate::store::error::{timed, Result, StoreError};
 use crate::store::queue::table;
 use crate::store::sql;
 use crate::store::types::{
-    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate, LifecycleRow,
-    Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat,
+    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
+    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat,
 };
 
 pub struct SqliteReadTx {

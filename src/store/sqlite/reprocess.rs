@@ -9,7 +9,9 @@ use super::text::{json_list, ts};
 use crate::store::error::{reprocessing as q, Result, StoreError};
 use crate::store::queue::SyncQueue;
 use crate::store::reprocess::select::{self, Dialect};
-use crate::store::reprocess::types::{candidate, error_event, Candidate, ErrorEvent, EventFilter, ListCursor};
+use crate::store::reprocess::types::{
+    candidate, error_event, Candidate, ErrorEvent, EventFilter, ListCursor,
+};
 
 /// SQLite's queue is always the table.
 const QUEUE: SyncQueue = SyncQueue::Table;

@@ -61,7 +61,9 @@ pub fn flags(store: &Store) -> Vec<String> {
 /// pgmq's messages are archived.
 pub async fn finish_all(store: &Store) {
     let sql = match store.queue() {
-        SyncQueue::Table => "UPDATE sync_queue SET state = 'done' WHERE state IN ('pending', 'processing')".to_string(),
+        SyncQueue::Table => {
+            "UPDATE sync_queue SET state = 'done' WHERE state IN ('pending', 'processing')".to_string()
+        }
         SyncQueue::Pgmq(name) => format!("SELECT pgmq.archive('{name}', msg_id) FROM pgmq.q_{name}"),
     };
     super::execute(store, &sql).await;
