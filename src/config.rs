@@ -293,6 +293,27 @@ mod tests {
     }
 
     #[test]
+    fn the_sync_queue_is_a_table_or_pgmq_on_postgres() {
+        let pick = |url: &str, queue: &str| {
+            Settings::resolve(&ServeArgs { sync_queue: Some(queue.into()), ..args(url) })
+                .map(|s| s.sync_queue)
+        };
+        assert_eq!(Settings::resolve(&args("sqlite://x.db")).unwrap().sync_queue, SyncQueue::Table);
+        assert_eq!(
+            pick("postgres://h/db", "pgmq:portal_sync").unwrap(),
+            SyncQueue::Pgmq("portal_sync".into())
+        );
+        for (url, queue) in [
+            ("sqlite://x.db", "pgmq:portal_sync"),
+            ("postgres://h/db", "pgmq:Bad"),
+            ("postgres://h/db", "redis"),
+        ] {
+            let msg = pick(url, queue).unwrap_err().to_string();
+            assert!(msg.contains("--sync-queue"), "{queue} on {url}: {msg}");
+        }
+    }
+
+    #[test]
     fn the_database_url_comes_from_a_secret_file() {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("db-url");
