@@ -88,3 +88,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
   npm ci --prefix "$schema_check" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   echo "$lock_sum" >"$stamp"
 fi
+
+# pgmq's SQL (the pgmq crate on crates.io) for the tests of the pgmq sync queue.
+"$(dirname "$0")/fetch-pgmq-sql.sh"

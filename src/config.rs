@@ -15,6 +15,7 @@ use crate::ingest::{IngestArgs, IngestFileConfig, IngestSettings};
 use crate::parse::{invalid, read_secret};
 pub use crate::parse::{parse_duration, ConfigError};
 use crate::probes::{self, ProbeArgs, ProbeFileEntry, ProbeTarget};
+use crate::store::SyncQueue;
 use crate::web::{WebArgs, WebFileConfig, WebSettings};
 
 /// Flags of `serve` (and of `demo`, which fills some itself).
@@ -51,6 +52,10 @@ pub struct ServeArgs {
     /// Apply the bundled log-store migrations at start (off for a store owned by another team)
     #[arg(long = "store.migrate", env = "WHE_STORE_MIGRATE")]
     pub migrate: bool,
+    /// The sync queue: `table` (the sync_queue table) or `pgmq:<queue name>` (Supabase Queues,
+    /// PostgreSQL only) [default: table]
+    #[arg(long = "sync-queue", env = "WHE_SYNC_QUEUE")]
+    pub sync_queue: Option<String>,
     #[command(flatten)]
     pub probe: ProbeArgs,
     #[command(flatten)]
@@ -76,6 +81,7 @@ pub struct FileConfig {
     pub batch_size: Option<i64>,
     pub store_timeout: Option<String>,
     pub migrate: Option<bool>,
+    pub sync_queue: Option<String>,
     /// `[[probe]]` tables: endpoints to probe, with per-target settings.
     #[serde(default)]
     pub probe: Vec<ProbeFileEntry>,
@@ -105,6 +111,8 @@ pub struct Settings {
     /// Client- and server-side limit of one log-store statement.
     pub store_timeout: Duration,
     pub migrate: bool,
+    /// The sync queue the store reads and the reprocessing API writes.
+    pub sync_queue: SyncQueue,
     pub probes: Vec<ProbeTarget>,
     pub edge_recovery_window: Duration,
     pub api: ApiSettings,
@@ -174,6 +182,16 @@ impl Settings {
         if store_timeout < Duration::from_millis(100) {
             return Err(invalid("--store.timeout", &store_timeout_text, "must be at least 100ms"));
         }
+        let queue_text = args.sync_queue.clone().or(file.sync_queue).unwrap_or_else(|| "table".into());
+        let sync_queue =
+            SyncQueue::parse(&queue_text).map_err(|e| invalid(SyncQueue::OPTION, &queue_text, &e))?;
+        if matches!(sync_queue, SyncQueue::Pgmq(_)) && database_url.starts_with("sqlite:") {
+            return Err(invalid(
+                SyncQueue::OPTION,
+                &queue_text,
+                "pgmq needs a PostgreSQL store (SQLite has only the sync_queue table)",
+            ));
+        }
         let batch_size = args.batch_size.or(file.batch_size).unwrap_or(50_000);
         if !(100..=1_000_000).contains(&batch_size) {
             return Err(invalid(
@@ -206,6 +224,7 @@ impl Settings {
             },
             store_timeout,
             migrate: args.migrate || file.migrate.unwrap_or(false),
+            sync_queue,
             probes: probes::config::resolve(&args.probe, &file.probe)?,
             edge_recovery_window: resolve_recovery_window(&args.edge, file.edge_recovery_window.as_deref())?,
             api,
@@ -271,6 +290,27 @@ mod tests {
         let mut a = args("sqlite://x.db");
         a.listen_address = Some("nope".into());
         assert!(Settings::resolve(&a).unwrap_err().to_string().contains("--web.listen-address"));
+    }
+
+    #[test]
+    fn the_sync_queue_is_a_table_or_pgmq_on_postgres() {
+        let pick = |url: &str, queue: &str| {
+            Settings::resolve(&ServeArgs { sync_queue: Some(queue.into()), ..args(url) })
+                .map(|s| s.sync_queue)
+        };
+        assert_eq!(Settings::resolve(&args("sqlite://x.db")).unwrap().sync_queue, SyncQueue::Table);
+        assert_eq!(
+            pick("postgres://h/db", "pgmq:portal_sync").unwrap(),
+            SyncQueue::Pgmq("portal_sync".into())
+        );
+        for (url, queue) in [
+            ("sqlite://x.db", "pgmq:portal_sync"),
+            ("postgres://h/db", "pgmq:Bad"),
+            ("postgres://h/db", "redis"),
+        ] {
+            let msg = pick(url, queue).unwrap_err().to_string();
+            assert!(msg.contains("--sync-queue"), "{queue} on {url}: {msg}");
+        }
     }
 
     #[test]

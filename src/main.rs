@@ -11,7 +11,7 @@ use webhook_health_exporter::api::client::{self, ReprocessArgs};
 use webhook_health_exporter::config::{ServeArgs, Settings};
 use webhook_health_exporter::serve;
 use webhook_health_exporter::simulate::{self, IngestTarget, SimConfig};
-use webhook_health_exporter::store::{ConnectOptions, Store};
+use webhook_health_exporter::store::{redact_url, ConnectOptions, Store, SyncQueue};
 
 /// Prometheus exporter for the health of a Dynamics portal -> Edge Function webhook integration.
 #[derive(Debug, Parser)]
@@ -67,6 +67,19 @@ struct DemoArgs {
     /// Live events per second
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// A PostgreSQL log store to run the demo on instead of the embedded SQLite one
+    #[arg(long, env = "WHE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The sync queue: `table` or `pgmq:<queue name>` (PostgreSQL with pgmq installed)
+    #[arg(long = "sync-queue", env = "WHE_SYNC_QUEUE", default_value = "table")]
+    sync_queue: String,
+}
+
+/// The store options of `sync_queue` (`--sync-queue`).
+fn queue_options(sync_queue: &str) -> anyhow::Result<ConnectOptions> {
+    let queue =
+        SyncQueue::parse(sync_queue).map_err(|e| anyhow::anyhow!("--sync-queue {sync_queue:?}: {e}"))?;
+    Ok(ConnectOptions { queue, ..ConnectOptions::default() })
 }
 
 /// The log store of `migrate` and `simulate`: a URL, or a file holding it (a Docker secret).
@@ -125,6 +138,9 @@ struct SimulateArgs {
     /// A file holding the ingestion token (a Docker or Kubernetes secret)
     #[arg(long = "ingest.token-file", env = "WHE_INGEST_TOKEN_FILE")]
     ingest_token_file: Option<PathBuf>,
+    /// The sync queue to write: `table` or `pgmq:<queue name>` (PostgreSQL with pgmq installed)
+    #[arg(long = "sync-queue", env = "WHE_SYNC_QUEUE", default_value = "table")]
+    sync_queue: String,
 }
 
 impl SimulateArgs {
@@ -192,7 +208,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(a) => {
-            let store = Store::open_and_migrate(&a.store.url()?, &ConnectOptions::default()).await?;
+            let store = Store::open_and_migrate(&a.store.url()?, &queue_options(&a.sync_queue)?).await?;
+            store.ensure_queue().await?;
             let ingest = a.ingest_target()?;
             let cfg = SimConfig {
                 seed: a.seed,
@@ -237,9 +254,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn demo(a: DemoArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.data_dir).with_context(|| format!("creating {}", a.data_dir.display()))?;
-    let url = format!("sqlite://{}/webhook-health.db", a.data_dir.display());
-    let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await?;
+    let url = match &a.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&a.data_dir)
+                .with_context(|| format!("creating {}", a.data_dir.display()))?;
+            format!("sqlite://{}/webhook-health.db", a.data_dir.display())
+        }
+    };
+    let store = Store::open_and_migrate(&url, &queue_options(&a.sync_queue)?).await?;
+    store.ensure_queue().await?;
     // A fresh admin token and ingestion token per demo run, so that the reprocessing page can be
     // tried and the simulator posts its lifecycle events as an event worker would; only their
     // hashes are configured, as in production.
@@ -248,6 +272,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let mut args = ServeArgs {
         database_url: Some(url.clone()),
         listen_address: Some(a.listen_address.clone()),
+        sync_queue: Some(a.sync_queue.clone()),
         ..ServeArgs::default()
     };
     args.api.token_sha256 = vec![format!("demo:global_admin:{}", hex::encode(token_sha256(&token)))];
@@ -266,7 +291,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         ingest: Some(ingest),
         ..SimConfig::default()
     };
-    eprintln!("writing a day of simulated history into {url} ...");
+    eprintln!("writing a day of simulated history into {} ({}) ...", redact_url(&url), store.queue().label());
     let sim_store = store.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let simulator = tokio::spawn(async move {

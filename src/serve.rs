@@ -19,7 +19,11 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let connect = ConnectOptions { timeout: settings.store_timeout, ..ConnectOptions::default() };
+    let connect = ConnectOptions {
+        timeout: settings.store_timeout,
+        queue: settings.sync_queue.clone(),
+        ..ConnectOptions::default()
+    };
     let store = Store::open_lazy(&settings.database_url, &connect)?;
     if settings.migrate {
         store.migrate().await.context("--store.migrate")?;

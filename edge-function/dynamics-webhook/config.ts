@@ -22,6 +22,11 @@ export interface Config {
   functionName: string;
   /** Whether the function writes its own lifecycle rows (off where the event worker forwards them). */
   recordLifecycle: boolean;
+  /**
+   * Where accepted payloads are queued for the portal sync: the sync_queue table (null), or the
+   * pgmq queue of this name (Supabase Queues), sent in the transaction of the event's row.
+   */
+  pgmqQueue: string | null;
 }
 
 export type Env = (name: string) => string | undefined;
@@ -49,7 +54,19 @@ export function loadConfig(env: Env): Config {
     rateLimitPerMinute: positiveInt(env, "WEBHOOK_RATE_LIMIT_PER_MINUTE", 0),
     functionName: env("WEBHOOK_FUNCTION_NAME") || "dynamics-webhook",
     recordLifecycle: (env("WEBHOOK_RECORD_LIFECYCLE") ?? "true").toLowerCase() !== "false",
+    pgmqQueue: syncQueue("WEBHOOK_SYNC_QUEUE", env("WEBHOOK_SYNC_QUEUE")),
   };
+}
+
+/** `table` (or unset): null; `pgmq:<name>`: the name, as pgmq and the exporter accept it. */
+export function syncQueue(variable: string, value: string | undefined): string | null {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "table") return null;
+  const name = /^pgmq:([a-z_][a-z0-9_]{0,46})$/.exec(v)?.[1];
+  if (name === undefined) {
+    throw new ConfigError(`${variable} must be table or pgmq:<queue name> (a-z, 0-9, _), got ${v}`);
+  }
+  return name;
 }
 
 function list(value: string): Set<string> {

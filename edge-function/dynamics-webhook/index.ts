@@ -10,7 +10,7 @@ import { connect, PgStore } from "./store.ts";
 
 // A missing secret throws here, at boot: the deploy fails visibly instead of answering 500s.
 const config = loadConfig((name) => Deno.env.get(name));
-const store = new PgStore(connect(config.databaseUrl));
+const store = new PgStore(connect(config.databaseUrl), config.pgmqQueue);
 const deps = {
   config,
   sink: store,

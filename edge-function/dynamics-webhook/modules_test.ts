@@ -14,6 +14,16 @@ import { context } from "./test_support.ts";
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 
 Deno.test("config: SUPABASE_DB_URL and a key are required; two keys during a rotation", () => {
+  assert.equal(
+    loadConfig(
+      env({ SUPABASE_DB_URL: "x", WEBHOOK_KEY: "k", WEBHOOK_SYNC_QUEUE: "pgmq:portal_sync" }),
+    ).pgmqQueue,
+    "portal_sync",
+  );
+  assert.throws(
+    () => loadConfig(env({ SUPABASE_DB_URL: "x", WEBHOOK_KEY: "k", WEBHOOK_SYNC_QUEUE: "redis" })),
+    ConfigError,
+  );
   assert.throws(() => loadConfig(env({ WEBHOOK_KEY: "k" })), ConfigError);
   assert.throws(() => loadConfig(env({ SUPABASE_DB_URL: "postgres://x" })), ConfigError);
   const c = loadConfig(env({

@@ -2,7 +2,8 @@
 //
 // Rules of docs/log-store.md kept here: tx_id is never written (its default, the writing
 // transaction, is how the exporter reads new rows exactly once); an accepted row and its
-// sync_queue item commit together or not at all; rows are insert-only; a row is written whatever
+// queue item (a sync_queue row, or a pgmq message: docs/log-store.md) commit together or not at
+// all; rows are insert-only; a row is written whatever
 // the bytes of its request (columns.ts), so only a store that is down or refusing writes leaves a
 // request without its row.
 
@@ -28,7 +29,8 @@ export function connect(databaseUrl: string): Sql {
 }
 
 export class PgStore implements EventSink {
-  constructor(private sql: Sql) {}
+  /** `pgmqQueue`: send accepted payloads to this pgmq queue instead of the sync_queue table. */
+  constructor(private sql: Sql, private pgmqQueue: string | null = null) {}
 
   findOrg: OrgLookup = async (orgId) => {
     const rows = await this.sql<{ active: boolean }[]>`
@@ -43,7 +45,14 @@ export class PgStore implements EventSink {
         // concurrent first delivery is waited for, then seen.
         const inserted = await insertEvent(tx, row, cols, true);
         if (inserted.length === 0) return "duplicate" as const;
-        await tx`INSERT INTO sync_queue (org_id, event_id) VALUES (${cols.orgId}, ${row.eventId})`;
+        if (this.pgmqQueue === null) {
+          await tx`INSERT INTO sync_queue (org_id, event_id) VALUES (${cols.orgId}, ${row.eventId})`;
+        } else {
+          // The message's fields the exporter reads (docs/log-store.md): event_id and org_id.
+          // (An object through tx.json: a JSON text bound to jsonb would be stored as a string.)
+          const message = tx.json({ event_id: row.eventId, org_id: cols.orgId });
+          await tx`SELECT pgmq.send(${this.pgmqQueue}, ${message})`;
+        }
         return "accepted" as const;
       }));
   }

@@ -57,6 +57,7 @@ export function config(overrides: Partial<Config> = {}): Config {
     rateLimitPerMinute: 0,
     functionName: "dynamics-webhook",
     recordLifecycle: false,
+    pgmqQueue: null,
     ...overrides,
   };
 }

@@ -45,6 +45,7 @@ const config: Config = {
   rateLimitPerMinute: 0,
   functionName: "dynamics-webhook",
   recordLifecycle: false,
+  pgmqQueue: null,
 };
 const store = new PgStore(connect(databaseUrl));
 const deps = {

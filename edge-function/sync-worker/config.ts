@@ -23,6 +23,8 @@ export interface Config {
   portalUrl: string | null;
   /** Sent as `Authorization: Bearer <token>` by the default portal, when set. */
   portalToken: string | null;
+  /** SYNC_QUEUE: the sync_queue table (null, `table`), or the pgmq queue of `pgmq:<name>`. */
+  pgmqQueue: string | null;
 }
 
 export type Env = (name: string) => string | undefined;
@@ -56,7 +58,19 @@ export function loadConfig(env: Env, pid: number): Config {
     portalTimeoutSeconds,
     portalUrl: env("SYNC_PORTAL_URL") || null,
     portalToken: env("SYNC_PORTAL_TOKEN") || null,
+    pgmqQueue: pgmqQueue(env("SYNC_QUEUE")),
   };
+}
+
+/** `table` (or unset): null; `pgmq:<name>`: the name, as pgmq and the exporter accept it. */
+function pgmqQueue(value: string | undefined): string | null {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "table") return null;
+  const name = /^pgmq:([a-z_][a-z0-9_]{0,46})$/.exec(v)?.[1];
+  if (name === undefined) {
+    throw new ConfigError(`SYNC_QUEUE must be table or pgmq:<queue name>, got ${v}`);
+  }
+  return name;
 }
 
 function wholeNumber(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -1,8 +1,10 @@
-// sync-worker: works off sync_queue for the portal, logging every attempt in sync_attempts
-// through the functions of migration 0007. Run: see README.md in this folder.
+// sync-worker: works off the sync queue for the portal (the sync_queue table, or a pgmq queue with
+// SYNC_QUEUE=pgmq:<name>), logging every attempt in sync_attempts through the functions of
+// migration 0007. Run: see README.md in this folder.
 
 import { ConfigError, loadConfig } from "./config.ts";
 import { makePortal } from "./portal.ts";
+import { PgmqQueue } from "./pgmq_queue.ts";
 import { connect, PgQueue } from "./queue.ts";
 import { SyncWorker } from "./worker.ts";
 
@@ -19,7 +21,10 @@ function start() {
 
 const { config, portal } = start();
 const sql = connect(config.databaseUrl);
-const worker = new SyncWorker(new PgQueue(sql, config.workerName), portal, config);
+const queue = config.pgmqQueue === null
+  ? new PgQueue(sql, config.workerName)
+  : new PgmqQueue(sql, config.workerName, config.pgmqQueue);
+const worker = new SyncWorker(queue, portal, config);
 
 // The first signal lets the item in flight finish; a second one leaves at once (its lease then
 // runs out and the attempt is logged as abandoned).

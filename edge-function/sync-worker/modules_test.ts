@@ -22,7 +22,14 @@ Deno.test("defaults, and the names the README documents", () => {
     portalTimeoutSeconds: 30,
     portalUrl: null,
     portalToken: null,
+    pgmqQueue: null,
   });
+  assert.equal(
+    loadConfig(env({ ...DB, SYNC_QUEUE: "pgmq:portal_sync" }), 1).pgmqQueue,
+    "portal_sync",
+  );
+  assert.equal(loadConfig(env({ ...DB, SYNC_QUEUE: "table" }), 1).pgmqQueue, null);
+  assert.throws(() => loadConfig(env({ ...DB, SYNC_QUEUE: "pgmq:Bad-Name" }), 1), ConfigError);
   const set = loadConfig(
     env({
       ...DB,

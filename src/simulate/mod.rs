@@ -8,6 +8,7 @@
 //! at `end`, with the sync service's past (`history.rs`); follow mode then keeps writing in real
 //! time, cycling through the incidents, with the sync service working the queue live.
 
+mod error;
 mod history;
 mod incidents;
 mod lifecycle;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+pub use error::SimError;
 pub use incidents::Incidents;
 pub use lifecycle::{runtime_event, IngestTarget, LifecycleSender, SendError};
 pub use traffic::{org_ids, Traffic};
@@ -80,15 +82,6 @@ pub struct SimSummary {
     pub queue_items: u64,
     /// Attempts the sync service logged (in follow mode, those it finished).
     pub sync_attempts: u64,
-}
-
-/// Why a simulation stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Ingest(#[from] SendError),
 }
 
 /// Creates the organizations with their endpoint URLs.

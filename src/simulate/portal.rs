@@ -11,7 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use super::{org_ids, Incidents};
+use super::incidents::Incidents;
+use super::traffic::org_ids;
 use crate::domain::sync::SyncErrorClass;
 
 /// The entity the portal refuses, always, for one organization (`Portal::refusing_org`): a

@@ -4,7 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::{Incidents, LifecycleSender, SimError};
+use super::error::SimError;
+use super::incidents::Incidents;
+use super::lifecycle::LifecycleSender;
 use crate::store::history::QueuedItem;
 use crate::store::{NewEvent, NewLifecycleEvent, Store};
 

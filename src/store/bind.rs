@@ -8,7 +8,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Database, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
-use super::sqlite::ts;
+use super::sqlite::text::ts;
 
 /// A point in time.
 #[derive(Debug, Clone, Copy)]

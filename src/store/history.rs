@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::sync::{logged_class, logged_detail, Finish};
+use super::work::{logged_class, logged_detail, Finish};
 use crate::domain::sync::{SyncErrorClass, SyncOutcome};
 
 /// A `sync_queue` state.

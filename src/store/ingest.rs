@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use sqlx::QueryBuilder;
 
 use super::bind::At;
-use super::{timed, IngestOutcome, IngestedLifecycleEvent, Result, Store};
+use super::error::{timed, Result};
+use super::handle::Store;
+use super::types::{IngestOutcome, IngestedLifecycleEvent};
 
 /// Rows per INSERT: 7 bound columns each stays far under SQLite's 32766 variables.
 const INSERT_CHUNK: usize = 1000;

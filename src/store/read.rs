@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::error::Result;
 use super::postgres::read::PgReadTx;
 use super::sqlite::read::SqliteReadTx;
-use super::{
+use super::types::{
     AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
-    LifecycleRow, OpenWriter, OrgRow, Position, QueueStat, Result,
+    LifecycleRow, OpenWriter, OrgRow, Position, QueueStat,
 };
 
 /// Everything read through it is as of one moment of the store.

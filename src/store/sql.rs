@@ -30,12 +30,6 @@ pub const ATTEMPT_TOTALS_OP: &str =
 /// The logged attempts the window gauges count (successes and give-ups).
 pub const WINDOW_OUTCOMES: &str = "outcome IN ('succeeded', 'gave_up')";
 
-/// The ids of events with an open queue item (waiting or in flight).
-/// One branch per state, each the predicate of a partial index (migrations 0001 and 0007), so the
-/// read follows the open items, not the whole queue's history, whatever the planner's statistics.
-pub const LIVE_EVENTS: &str = "SELECT event_id FROM sync_queue WHERE state = 'pending'
-     UNION ALL SELECT event_id FROM sync_queue WHERE state = 'processing'";
-
 /// Totals of every lifecycle event ever committed, from the rollup the insert trigger keeps
 /// (migration 0010). SQLite stores no shutdown reason as '': `nullif` reads both alike.
 pub const LIFECYCLE_TOTALS: &str =
@@ -56,23 +50,6 @@ pub const LIFECYCLE_COLUMNS: &str = "occurred_at, function_name, event_type, shu
 
 pub const ORGANIZATIONS: &str = "SELECT org_id, display_name, endpoint_url, endpoint_url_changed_at, active
      FROM organizations ORDER BY org_id";
-
-/// Open items per org; `now` is the backend's current time (leases that ran out before it). One
-/// branch per state, as in [`LIVE_EVENTS`].
-pub fn queue_stats(now: &str) -> String {
-    format!(
-        "SELECT org_id, count(CASE WHEN state = 'pending' THEN 1 END) AS depth,
-                count(CASE WHEN state = 'pending' AND reprocess THEN 1 END) AS reprocess_depth,
-                min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest_enqueued_at,
-                count(CASE WHEN state = 'processing' THEN 1 END) AS in_flight,
-                count(CASE WHEN state = 'processing' AND lease_until < {now} THEN 1 END) AS lease_expired
-         FROM (SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'pending'
-               UNION ALL
-               SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'processing')
-              AS q
-         GROUP BY org_id"
-    )
-}
 
 pub const COMPONENT_HEALTH: &str = "SELECT component, last_healthy_at FROM component_health";
 

@@ -4,104 +4,21 @@
 //! functions, so `sqlite/sync.rs` runs the statements docs/log-store.md documents. Used by the
 //! simulator, the demo and the tests, never by the exporter's read path.
 
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
-use super::{Result, Store};
-use crate::domain::sync::{SyncErrorClass, SyncOutcome};
-
-/// An item handed to a worker by a claim: it holds it until its lease runs out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClaimedItem {
-    pub item_id: i64,
-    pub event_id: Uuid,
-    pub org_id: String,
-    /// This attempt's number (1 for the first); finishing names it, so that a worker whose lease
-    /// ran out cannot finish an attempt that is no longer its own.
-    pub attempt: i32,
-    pub reprocess: bool,
-    pub received_at: Option<DateTime<Utc>>,
-    pub entity_name: Option<String>,
-}
-
-/// How a claim hands out work.
-#[derive(Debug, Clone)]
-pub struct Claim<'a> {
-    pub worker: &'a str,
-    pub limit: i64,
-    pub lease: std::time::Duration,
-    /// Attempts after which an item whose worker vanished is given up instead of returned.
-    pub max_attempts: i32,
-}
-
-/// The end of an attempt.
-#[derive(Debug, Clone)]
-pub struct Finish {
-    /// `Succeeded`, `Retrying` or `GaveUp` (abandonment is the claim's to record).
-    pub outcome: SyncOutcome,
-    pub error_class: Option<SyncErrorClass>,
-    pub http_status: Option<i32>,
-    pub error_detail: Option<String>,
-    /// For `Retrying`: how long before the item is handed out again.
-    pub retry_in: std::time::Duration,
-}
-
-impl Finish {
-    pub fn succeeded() -> Finish {
-        Finish {
-            outcome: SyncOutcome::Succeeded,
-            error_class: None,
-            http_status: None,
-            error_detail: None,
-            retry_in: std::time::Duration::ZERO,
-        }
-    }
-
-    pub fn failed(outcome: SyncOutcome, class: SyncErrorClass, status: Option<i32>, detail: &str) -> Finish {
-        Finish {
-            outcome,
-            error_class: Some(class),
-            http_status: status,
-            error_detail: Some(detail.to_string()),
-            retry_in: std::time::Duration::ZERO,
-        }
-    }
-}
-
-/// An attempt recorded directly, by a sync service whose queue is not the `sync_queue` table.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord<'a> {
-    pub event_id: Uuid,
-    pub org_id: &'a str,
-    pub attempt: i32,
-    pub started_at: DateTime<Utc>,
-    pub finish: &'a Finish,
-    pub worker: Option<&'a str>,
-    pub item_id: Option<i64>,
-    pub reprocess: bool,
-    pub queue: &'a str,
-}
-
-/// The class an attempt is logged with, as `sync_error_class()` folds it.
-pub(crate) fn logged_class(outcome: SyncOutcome, class: Option<SyncErrorClass>) -> Option<&'static str> {
-    match outcome {
-        SyncOutcome::Succeeded => None,
-        SyncOutcome::Abandoned => Some(SyncErrorClass::WorkerLost.as_str()),
-        _ => Some(class.unwrap_or(SyncErrorClass::Other).as_str()),
-    }
-}
-
-/// An error detail as the functions keep it (`left(detail, 2000)`).
-pub(crate) fn logged_detail(text: Option<&str>) -> Option<String> {
-    text.map(|t| t.chars().take(2000).collect())
-}
+use super::error::Result;
+use super::handle::Store;
+use super::queue::{pgmq_work, SyncQueue};
+pub use super::work::{AttemptRecord, Claim, ClaimedItem, Finish};
 
 impl Store {
     /// Returns items whose lease ran out (logging each abandoned attempt), then claims up to
-    /// `claim.limit` waiting items for `claim.worker`.
+    /// `claim.limit` waiting items for `claim.worker`. On pgmq: `pgmq.read`, the lease its
+    /// visibility timeout.
     pub async fn sync_claim(&self, claim: &Claim<'_>) -> Result<Vec<ClaimedItem>> {
         match self {
-            Store::Postgres(s) => super::postgres::sync::claim(s, claim).await,
+            Store::Postgres(s) => match s.queue() {
+                SyncQueue::Table => super::postgres::sync::claim(s, claim).await,
+                SyncQueue::Pgmq(name) => pgmq_work::claim(s.pool(), s.timeout(), name, claim).await,
+            },
             Store::Sqlite(s) => super::sqlite::sync::claim(s, claim).await,
         }
     }
@@ -110,8 +27,25 @@ impl Store {
     /// attempt no longer holds the item.
     pub async fn sync_finish(&self, item_id: i64, attempt: i32, finish: &Finish) -> Result<bool> {
         match self {
-            Store::Postgres(s) => super::postgres::sync::finish(s, item_id, attempt, finish).await,
+            Store::Postgres(s) => match s.queue() {
+                SyncQueue::Table => super::postgres::sync::finish(s, item_id, attempt, finish).await,
+                SyncQueue::Pgmq(name) => {
+                    pgmq_work::finish(s.pool(), s.timeout(), name, item_id, attempt, finish).await
+                }
+            },
             Store::Sqlite(s) => super::sqlite::sync::finish(s, item_id, attempt, finish).await,
+        }
+    }
+
+    /// Creates the store's pgmq queue unless it exists (the demo, the simulator); nothing for the
+    /// table, which the migrations create.
+    pub async fn ensure_queue(&self) -> Result<()> {
+        match self {
+            Store::Postgres(s) => match s.queue() {
+                SyncQueue::Pgmq(name) => pgmq_work::create(s.pool(), s.timeout(), name).await,
+                SyncQueue::Table => Ok(()),
+            },
+            Store::Sqlite(_) => Ok(()),
         }
     }
 

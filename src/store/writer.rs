@@ -8,10 +8,14 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::bind::{At, Id, Json};
+use super::error::{Result, StoreError};
+use super::handle::Store;
 use super::history::{LoggedAttempt, QueuedItem};
 use super::postgres::PgStore;
+use super::queue::{pgmq_work, SyncQueue};
+use super::sql;
 use super::sqlite::SqliteStore;
-use super::{sql, NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem, Result, Store, StoreError};
+use super::types::{NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem};
 
 /// Rows per multi-row INSERT of `columns` bound columns: under SQLite's 32766 bind variables
 /// (and far under PostgreSQL's 65535).
@@ -19,19 +23,53 @@ const fn chunk_of(columns: usize) -> usize {
     30_000 / columns
 }
 
-/// A bulk write's settings (the simulator's history, a million rows or more): PostgreSQL does not
-/// wait for the WAL at commit; SQLite gets a page cache that holds a batch's random index pages,
-/// and statement journals in memory (the connection keeps both, which later reads only gain from).
+type Ids = std::result::Result<HashMap<String, i64>, sqlx::Error>;
+
+/// What a bulk write does differently per backend. Its settings (the simulator's history, a
+/// million rows or more): PostgreSQL does not wait for the WAL at commit; SQLite gets a page
+/// cache that holds a batch's random index pages, and statement journals in memory (the
+/// connection keeps both, which later reads only gain from). And where queue items go when the
+/// store's queue is not the `sync_queue` table.
 trait Bulk {
+    type Db: sqlx::Database;
     const SETTINGS: &'static [&'static str];
+
+    /// Writes the items to the store's queue when it is not the table (`None`: it is), returning
+    /// their ids by event id.
+    async fn other_queue(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+        items: &[QueuedItem],
+    ) -> Option<Ids>;
 }
 
 impl Bulk for PgStore {
+    type Db = sqlx::Postgres;
     const SETTINGS: &'static [&'static str] = &["SET LOCAL synchronous_commit = off"];
+
+    async fn other_queue(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+        items: &[QueuedItem],
+    ) -> Option<Ids> {
+        match self.queue() {
+            SyncQueue::Table => None,
+            SyncQueue::Pgmq(name) => Some(pgmq_work::insert_items(tx, name, items).await),
+        }
+    }
 }
 
 impl Bulk for SqliteStore {
+    type Db = sqlx::Sqlite;
     const SETTINGS: &'static [&'static str] = &["PRAGMA cache_size = -65536", "PRAGMA temp_store = memory"];
+
+    async fn other_queue(
+        &self,
+        _: &mut sqlx::Transaction<'static, Self::Db>,
+        _: &[QueuedItem],
+    ) -> Option<Ids> {
+        None
+    }
 }
 
 fn bulk_settings<S: Bulk>(_: &S) -> &'static [&'static str] {
@@ -57,10 +95,12 @@ impl Store {
     }
 
     /// Writes events, their queue items and the attempts logged for those in one transaction, as
-    /// the Edge Function (events and items) and, for history, the sync service left them.
+    /// the Edge Function (events and items) and, for history, the sync service left them, into
+    /// the store's queue.
     pub async fn insert_traffic(&self, events: &[NewEvent], items: &[QueuedItem]) -> Result<()> {
         let attempts: Vec<(&QueuedItem, &LoggedAttempt)> =
             items.iter().flat_map(|i| i.log.iter().map(move |a| (i, a))).collect();
+        let queue = self.queue().label();
         dispatch!(self, s => async {
             let mut tx = s.pool().begin().await?;
             for setting in bulk_settings(s) {
@@ -87,7 +127,14 @@ impl Store {
             }
             // The ids of items with attempts, for their attempts to name.
             let mut ids: HashMap<String, i64> = HashMap::new();
-            for chunk in items.chunks(chunk_of(13)) {
+            let table_items = match s.other_queue(&mut tx, items).await {
+                Some(written) => {
+                    ids = written?;
+                    &[][..]
+                }
+                None => items,
+            };
+            for chunk in table_items.chunks(chunk_of(13)) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO sync_queue (org_id, event_id, state, enqueued_at, updated_at, attempts,
                      claimed_by, claimed_at, lease_until, visible_at, last_error_class, last_http_status,
@@ -116,14 +163,15 @@ impl Store {
                     ids.extend(rows.into_iter().map(|(id, event)| (event, id)));
                 }
             }
-            for chunk in attempts.chunks(chunk_of(12)) {
+            for chunk in attempts.chunks(chunk_of(13)) {
                 let mut qb = QueryBuilder::new(
-                    "INSERT INTO sync_attempts (event_id, org_id, item_id, attempt, worker, received_at,
+                    "INSERT INTO sync_attempts (event_id, org_id, queue, item_id, attempt, worker, received_at,
                      started_at, finished_at, outcome, error_class, http_status, error_detail) ",
                 );
                 qb.push_values(chunk, |mut b, (i, a)| {
                     b.push_bind(Id(i.event_id))
                         .push_bind(&i.org_id)
+                        .push_bind(&queue)
                         .push_bind(ids.get(&i.event_id.to_string()).copied())
                         .push_bind(a.attempt)
                         .push_bind(&a.worker)

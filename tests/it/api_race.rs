@@ -1,5 +1,7 @@
 //! Two exporter replicas on one PostgreSQL database receive identical reprocess requests at the
-//! same moment: each event gets exactly one open queue item, with or without an Idempotency-Key.
+//! same moment: each event gets exactly one open queue item, with or without an Idempotency-Key,
+//! on the `sync_queue` table (its partial unique index decides) and on a pgmq queue (advisory
+//! locks per event decide: pgmq's table has no such index).
 
 use crate::support;
 
@@ -59,11 +61,21 @@ fn open_items_per_event(items: &[QueueItem]) -> HashMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_never_enqueue_an_event_twice() {
     let (url, store) = support::fresh_postgres().await;
+    race(url, store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_never_send_a_pgmq_message_twice() {
+    let (url, store) = support::pgmq::fresh_pgmq().await;
+    race(url, store).await;
+}
+
+async fn race(url: String, store: Store) {
     let ids = many_rejected(&store).await;
-    let replicas = [start(&url, &[]), start(&url, &[])];
+    let replicas = [start_q(&store, &url, &[]), start_q(&store, &url, &[])];
     let body = json!({ "event_ids": ids_json(&ids) });
 
-    // Without a key: the open-reprocess unique index decides.
+    // Without a key: the queue's guarantee decides.
     let answers = burst(&replicas, &body, None).await;
     for a in &answers {
         assert_eq!(a.status, 200, "{}", a.text);
@@ -78,7 +90,7 @@ async fn two_replicas_never_enqueue_an_event_twice() {
     assert!(open_items_per_event(&items).values().all(|n| *n == 1));
 
     // With one key: one request completes, the others wait for it and replay its response.
-    exec(&store, "UPDATE sync_queue SET state = 'done'", "").await;
+    support::pgmq::finish_all(&store).await;
     let answers = burst(&replicas, &body, Some("race-key")).await;
     for a in &answers {
         assert_eq!(a.status, 200, "{}", a.text);
@@ -98,7 +110,7 @@ async fn two_replicas_never_enqueue_an_event_twice() {
     assert_eq!(completed.len(), 1, "one request holds the key");
 
     // Overlapping selections in different orders do not deadlock each other.
-    exec(&store, "UPDATE sync_queue SET state = 'done'", "").await;
+    support::pgmq::finish_all(&store).await;
     let mut reversed = ids.clone();
     reversed.reverse();
     let (forward, backward) =
@@ -107,4 +119,50 @@ async fn two_replicas_never_enqueue_an_event_twice() {
     assert!(a.iter().chain(&b).all(|x| x.status == 200), "no request failed");
     let enqueued: i64 = a.iter().chain(&b).map(|x| x.body["totals"]["enqueued"].as_i64().unwrap()).sum();
     assert_eq!(enqueued, EVENTS as i64);
+}
+
+/// Two stores on one database (two exporter replicas without HTTP between them), many rounds of
+/// the same request at the same moment, each round on events none of the others touched: exactly
+/// one message per event, on pgmq and on the table.
+async fn stores_race(url: String, store: Store) {
+    use webhook_health_exporter::store::reprocess::{ReprocessOutcome, StoredResponse};
+    use webhook_health_exporter::store::ConnectOptions;
+    let opts = ConnectOptions { queue: store.queue().clone(), ..ConnectOptions::default() };
+    let other = Store::open_lazy(&url, &opts).unwrap();
+    seed(&store).await;
+    let render = |_: &_| StoredResponse { http_status: 200, body: "{}".into() };
+    for round in 0..25 {
+        let events: Vec<NewEvent> =
+            (0..8).map(|_| crate::support::rejected_event("contoso", chrono::Utc::now())).collect();
+        store.insert_events(&events).await.unwrap();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let command = |who: &str| reprocess_by_ids(who, "token", &format!("{who}-{round}"), "h", ids.clone());
+        let (a, b) =
+            tokio::join!(store.reprocess(command("a"), render), other.reprocess(command("b"), render));
+        let enqueued: usize = [a.unwrap(), b.unwrap()]
+            .iter()
+            .map(|o| match o {
+                ReprocessOutcome::Completed { resolution, .. } => resolution.counts().enqueued as usize,
+                other => panic!("round {round}: {other:?}"),
+            })
+            .sum();
+        assert_eq!(enqueued, ids.len(), "round {round}: one request enqueues each event");
+        let items = reprocess_items(&store).await;
+        let open = open_items_per_event(&items);
+        for id in &ids {
+            assert_eq!(open.get(&id.to_string()), Some(&1), "round {round}: {id}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_racing_send_one_pgmq_message_per_event() {
+    let (url, store) = support::pgmq::fresh_pgmq().await;
+    stores_race(url, store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_racing_insert_one_item_per_event() {
+    let (url, store) = support::fresh_postgres().await;
+    stores_race(url, store).await;
 }

@@ -6,11 +6,11 @@ use crate::support;
 use crate::api_support::*;
 use serde_json::json;
 use uuid::Uuid;
-use webhook_health_exporter::store::Store;
+use webhook_health_exporter::store::{Store, SyncQueue};
 
 async fn results_per_event(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter = start(&url, &[]);
+    let exporter = start_q(&store, &url, &[]);
     let missing = Uuid::new_v4();
     let ids = [seeded.rejected[0], seeded.failed[0], seeded.accepted[0], missing, seeded.unknown_org];
     let a = post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&ids) })).await;
@@ -47,7 +47,7 @@ async fn results_per_event(url: String, store: Store) {
     assert_eq!(reprocess_items(&store).await.len(), 4);
 
     // Once the sync service is done with it, an event may be reprocessed again.
-    exec(&store, "UPDATE sync_queue SET state = 'done'", "UPDATE sync_queue SET state = 'done'").await;
+    crate::support::pgmq::finish_all(&store).await;
     let a = post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&again) })).await;
     assert_eq!(a.body["totals"]["enqueued"], 2, "{}", a.text);
     assert_eq!(reprocess_items(&store).await.len(), 6);
@@ -70,11 +70,11 @@ async fn results_per_event(url: String, store: Store) {
     assert!(!metrics.contains("ghost-org"), "unconfigured orgs are not labels");
     assert_eq!(support::metric(&metrics, "webhook_queue_reprocess_depth{org=\"contoso\"}"), Some(2.0));
 }
-on_both_backends!(results_are_given_per_event, super::results_per_event);
+on_every_queue!(results_are_given_per_event, super::results_per_event);
 
 async fn dry_run_and_filters(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter = start(&url, &[]);
+    let exporter = start_q(&store, &url, &[]);
     let since = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
     let filter = json!({ "orgs": ["contoso", "fabrikam"], "since": since });
     let a = post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "filter": filter, "dry_run": true })).await;
@@ -107,11 +107,11 @@ async fn dry_run_and_filters(url: String, store: Store) {
     assert_eq!(a.body["totals"]["already_pending"], 3, "{}", a.text);
     assert_eq!(a.body["totals"]["would_enqueue"], 5);
 }
-on_both_backends!(dry_runs_and_filters, super::dry_run_and_filters);
+on_every_queue!(dry_runs_and_filters, super::dry_run_and_filters);
 
 async fn idempotency(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter = start(&url, &[]);
+    let exporter = start_q(&store, &url, &[]);
     let body = json!({ "event_ids": ids_json(&seeded.rejected[..3]) });
     let first = post(&exporter, Some(ADMIN_TOKEN), Some("key-1"), &body).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -177,12 +177,15 @@ async fn idempotency(url: String, store: Store) {
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"replayed\"}"), Some(2.0));
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"dry_run\"}"), Some(1.0));
 }
-on_both_backends!(idempotency_keys_replay_and_refuse_other_requests, super::idempotency);
+on_every_queue!(idempotency_keys_replay_and_refuse_other_requests, super::idempotency);
 
 async fn limits(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter =
-        start(&url, &["--api.max-batch", "3", "--api.max-body-bytes", "2048", "--api.max-page-size", "10"]);
+    let exporter = start_q(
+        &store,
+        &url,
+        &["--api.max-batch", "3", "--api.max-body-bytes", "2048", "--api.max-page-size", "10"],
+    );
     let a =
         post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&seeded.rejected[..4]) }))
             .await;
@@ -220,11 +223,11 @@ async fn limits(url: String, store: Store) {
     let codes: Vec<i64> = audit.iter().map(|r| r["http_status"].as_i64().unwrap()).collect();
     assert_eq!(codes, [422, 422, 413]);
 }
-on_both_backends!(limits_name_the_limit_and_its_value, super::limits);
+on_every_queue!(limits_name_the_limit_and_its_value, super::limits);
 
 async fn bad_input(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter = start(&url, &[]);
+    let exporter = start_q(&store, &url, &[]);
     let client = reqwest::Client::new();
     let send = |body: &'static str, content_type: &'static str| {
         client
@@ -272,21 +275,26 @@ async fn bad_input(url: String, store: Store) {
         post(&exporter, Some(ADMIN_TOKEN), None, &json!({ "event_ids": ids_json(&seeded.rejected) })).await;
     assert_eq!(a.body["totals"]["enqueued"], 5, "{}", a.text);
 }
-on_both_backends!(bad_input_is_refused_and_writes_nothing, super::bad_input);
+on_every_queue!(bad_input_is_refused_and_writes_nothing, super::bad_input);
 
 async fn atomicity(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter = start(&url, &[]);
+    let exporter = start_q(&store, &url, &[]);
     let mut ids = seeded.rejected.clone();
     ids.sort();
     // Items are inserted in event id order: failing the last one proves the others roll back.
     let poison = *ids.last().unwrap();
+    // The queue's table, and how its rows name their event.
+    let (table, event) = match store.queue() {
+        SyncQueue::Pgmq(q) => (format!("pgmq.q_{q}"), "(NEW.message->>'event_id')::uuid"),
+        SyncQueue::Table => ("sync_queue".to_string(), "NEW.event_id"),
+    };
     exec(
         &store,
         &format!(
             "CREATE FUNCTION whe_test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN IF NEW.event_id = '{poison}' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
-             CREATE TRIGGER whe_test_fail BEFORE INSERT ON sync_queue FOR EACH ROW EXECUTE FUNCTION whe_test_fail();"
+             BEGIN IF {event} = '{poison}' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER whe_test_fail BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION whe_test_fail();"
         ),
         &format!(
             "CREATE TRIGGER whe_test_fail BEFORE INSERT ON sync_queue WHEN NEW.event_id = '{poison}'
@@ -306,7 +314,7 @@ async fn atomicity(url: String, store: Store) {
     assert_eq!(audit[0]["idempotency_key"], "atomic-1");
 
     // The key was not used up: a retry after the fault enqueues everything.
-    exec(&store, "DROP TRIGGER whe_test_fail ON sync_queue", "DROP TRIGGER whe_test_fail").await;
+    exec(&store, &format!("DROP TRIGGER whe_test_fail ON {table}"), "DROP TRIGGER whe_test_fail").await;
     let a = post(&exporter, Some(ADMIN_TOKEN), Some("atomic-1"), &body).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.body["totals"]["enqueued"], 5);
@@ -314,11 +322,11 @@ async fn atomicity(url: String, store: Store) {
     let metrics = reqwest::get(exporter.url("/metrics")).await.unwrap().text().await.unwrap();
     assert_eq!(support::metric(&metrics, "webhook_reprocess_requests_total{result=\"error\"}"), Some(1.0));
 }
-on_both_backends!(a_failing_transaction_leaves_nothing, super::atomicity);
+on_every_queue!(a_failing_transaction_leaves_nothing, super::atomicity);
 
 async fn audit_trail(url: String, store: Store) {
     let seeded = seed(&store).await;
-    let exporter = start(&url, &[]);
+    let exporter = start_q(&store, &url, &[]);
     let body = json!({ "event_ids": ids_json(&[seeded.rejected[0], seeded.accepted[0]]) });
     let a = post(&exporter, Some(ADMIN_TOKEN), Some("audit-key"), &body).await;
     let request_id = a.body["request_id"].as_str().unwrap().to_string();
@@ -356,7 +364,7 @@ async fn audit_trail(url: String, store: Store) {
     assert_eq!(audit[2]["dry_run"], true);
     assert_eq!(audit[2]["enqueued"], 3, "a dry run records what would have been enqueued");
 }
-on_both_backends!(every_authorized_request_is_audited, super::audit_trail);
+on_every_queue!(every_authorized_request_is_audited, super::audit_trail);
 
 /// An API token's principal and a JWT whose `sub` has the same text are two callers: one's
 /// Idempotency-Key neither replays nor blocks the other's request.
@@ -375,4 +383,4 @@ async fn keys_per_caller(_url: String, store: Store) {
     assert!(matches!(again, ReprocessOutcome::KeyReused), "the same caller reusing its key: {again:?}");
     assert_eq!(reprocess_items(&store).await.len(), 2);
 }
-on_both_backends!(idempotency_keys_belong_to_one_caller, super::keys_per_caller);
+on_every_queue!(idempotency_keys_belong_to_one_caller, super::keys_per_caller);

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 use webhook_health_exporter::simulate::{self, SimConfig};
-use webhook_health_exporter::store::Store;
+use webhook_health_exporter::store::{Store, SyncQueue};
 
 use crate::api_support::sync::*;
 use crate::api_support::*;
@@ -258,14 +258,30 @@ async fn hand_test(url: String, store: Store) {
     simulate::run(&store, &cfg, std::future::pending::<()>()).await.unwrap();
     // The simulated sync service works its queue off: 10 newly queued items, as the issue found them.
     crate::support::queue_accepted(&store, "contoso", 10).await;
-    let exporter = start(&url, &[]);
-    let pick =
-        "SELECT id FROM sync_queue WHERE state = 'pending' AND NOT reprocess ORDER BY id DESC LIMIT 10";
-    let update = format!(
-        "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500' WHERE id IN ({pick})"
-    );
+    let exporter = start_q(&store, &url, &[]);
+    // A sync service giving up on the 10 newest waiting items: on the table by setting them
+    // `failed` (its trigger logs the give-ups); on pgmq by logging each give-up and archiving it.
+    let (update, failed) = match store.queue() {
+        SyncQueue::Table => {
+            let pick = "SELECT id FROM sync_queue WHERE state = 'pending' AND NOT reprocess ORDER BY id DESC LIMIT 10";
+            (
+                format!(
+                    "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500' WHERE id IN ({pick})"
+                ),
+                "FROM sync_queue WHERE state = 'failed' AND last_error = 'portal API 500'".to_string(),
+            )
+        }
+        SyncQueue::Pgmq(q) => (
+            format!(
+                "SELECT sync_record_attempt((p.message->>'event_id')::uuid, p.message->>'org_id', 5, now(), 'gave_up',
+                        NULL, NULL, 'portal API 500', NULL, p.msg_id, false, 'pgmq:{q}'), pgmq.archive('{q}', p.msg_id)
+                 FROM (SELECT msg_id, message FROM pgmq.q_{q} WHERE read_ct = 0
+                       AND message->'reprocess' IS DISTINCT FROM 'true'::jsonb ORDER BY msg_id DESC LIMIT 10) AS p"
+            ),
+            "FROM sync_attempts WHERE outcome = 'gave_up' AND error_detail = 'portal API 500'".to_string(),
+        ),
+    };
     exec(&store, &update, &update).await;
-    let failed = "FROM sync_queue WHERE state = 'failed' AND last_error = 'portal API 500'";
     let mut events: Vec<Uuid> =
         strings(&store, &format!("SELECT event_id::text {failed}"), &format!("SELECT event_id {failed}"))
             .await
@@ -308,4 +324,4 @@ async fn hand_test(url: String, store: Store) {
     assert_eq!(statuses, [("completed", 10), ("replayed", 0)]);
     assert!(audit.iter().all(|r| r["idempotency_key"] == "hand-test-1" && r["principal"] == "ops"));
 }
-on_both_backends!(the_issues_hand_test_lists_reprocesses_and_replays, super::hand_test);
+on_every_queue!(the_issues_hand_test_lists_reprocesses_and_replays, super::hand_test);

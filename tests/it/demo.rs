@@ -24,10 +24,23 @@ fn synced(metrics: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_moving_metrics_and_a_usable_admin_token() {
+    demo(&[]).await;
+}
+
+/// `demo --database-url postgres://... --sync-queue pgmq:NAME`: the same on Supabase Queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_on_a_pgmq_queue() {
+    let url = support::empty_postgres().await;
+    support::pgmq::install(&url, "demo_sync").await;
+    demo(&["--database-url", &url, "--sync-queue", "pgmq:demo_sync"]).await;
+}
+
+async fn demo(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", support::free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_webhook-health-exporter"))
         .args(["demo", "--data-dir", dir.path().to_str().unwrap(), "--web.listen-address", &addr])
+        .args(extra)
         .env("WHE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use webhook_health_exporter::store::Store;
+use webhook_health_exporter::store::{Store, SyncQueue};
 
 use crate::support::{self, deno, deno::EdgeFunction, Exporter};
 
@@ -188,6 +188,33 @@ async fn exec(pool: &PgPool, sql: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejection_reason_through_real_requests_reaches_the_metrics() {
     let (url, store) = support::fresh_postgres().await;
+    every_reason(url, store).await;
+}
+
+/// The same with the function configured for pgmq (`WEBHOOK_SYNC_QUEUE=pgmq:<name>`): its
+/// messages sent in the transactions of their rows, the exporter reading that queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejection_reason_reaches_the_metrics_with_a_pgmq_queue() {
+    let (url, store) = support::pgmq::fresh_pgmq().await;
+    every_reason(url, store).await;
+}
+
+/// The queue's table and how its rows name their org, event and flag (the table, or pgmq's).
+fn queue_columns(store: &Store) -> (String, &'static str, &'static str, &'static str) {
+    match store.queue() {
+        SyncQueue::Table => {
+            ("sync_queue".into(), "q.org_id", "q.event_id", "q.state = 'pending' AND NOT q.reprocess")
+        }
+        SyncQueue::Pgmq(name) => (
+            format!("pgmq.q_{name}"),
+            "(q.message->>'org_id')",
+            "(q.message->>'event_id')::uuid",
+            "q.read_ct = 0 AND q.message->'reprocess' IS NULL",
+        ),
+    }
+}
+
+async fn every_reason(url: String, store: Store) {
     let Store::Postgres(pg) = &store else { unreachable!() };
     let pool = pg.pool().clone();
     exec(
@@ -209,6 +236,7 @@ async fn every_rejection_reason_through_real_requests_reaches_the_metrics() {
             ("WEBHOOK_KEY_PREVIOUS", PREVIOUS_KEY),
             ("WEBHOOK_MAX_BODY_BYTES", "65536"),
             ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "3"),
+            ("WEBHOOK_SYNC_QUEUE", &store.queue().label().replace("sync_queue", "table")),
         ],
         dir.path(),
     );
@@ -254,22 +282,28 @@ async fn every_rejection_reason_through_real_requests_reaches_the_metrics() {
     assert_eq!(answer["error"], "internal error", "the cause stays in the log store");
 
     // failed: decided, but the queue refuses the item; the whole transaction goes back.
-    exec(&pool, "ALTER TABLE sync_queue ADD CONSTRAINT refuse_failing CHECK (org_id <> 'failing') NOT VALID")
-        .await;
+    let (table, org, _, _) = queue_columns(&store);
+    let org = org.replace("q.", "");
+    exec(
+        &pool,
+        &format!("ALTER TABLE {table} ADD CONSTRAINT refuse_failing CHECK ({org} <> 'failing') NOT VALID"),
+    )
+    .await;
     let (got, answer) = post(&function, "/dynamics-webhook/failing", Some(KEY), create(), &[]).await;
-    exec(&pool, "ALTER TABLE sync_queue DROP CONSTRAINT refuse_failing").await;
+    exec(&pool, &format!("ALTER TABLE {table} DROP CONSTRAINT refuse_failing")).await;
     assert_eq!((got, answer["outcome"].as_str()), (500, Some("failed")), "{}", function.log());
 
     // A probe's GET is answered without a row.
     let probe = reqwest::get(function.url("/dynamics-webhook/contoso")).await.unwrap();
     assert_eq!(probe.status().as_u16(), 405);
 
-    check_rows(&pool).await;
-    check_metrics(&url).await;
+    check_rows(&pool, &store).await;
+    check_metrics(&url, &store).await;
 }
 
 /// Every row as the contract defines it, and the queue item in the same transaction as its row.
-async fn check_rows(pool: &PgPool) {
+async fn check_rows(pool: &PgPool, store: &Store) {
+    let (table, org, event, fresh) = queue_columns(store);
     let rows: Vec<(String, String, i32, Option<String>, i64)> = sqlx::query_as(
         "SELECT org_id, outcome, http_status, rejection_reason, count(*)
          FROM webhook_events GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
@@ -304,15 +338,15 @@ async fn check_rows(pool: &PgPool) {
 
     // One queue item per accepted row, written by the row's own transaction (xmin is the 32-bit
     // part of tx_id), and none for anything else.
-    let (accepted, queued, same_tx, strays): (i64, i64, i64, i64) = sqlx::query_as(
+    let (accepted, queued, same_tx, strays): (i64, i64, i64, i64) = sqlx::query_as(&format!(
         "SELECT (SELECT count(*) FROM webhook_events WHERE outcome = 'accepted'),
-                (SELECT count(*) FROM sync_queue),
-                (SELECT count(*) FROM sync_queue q JOIN webhook_events e USING (event_id, org_id)
-                  WHERE e.outcome = 'accepted' AND q.state = 'pending' AND NOT q.reprocess
+                (SELECT count(*) FROM {table}),
+                (SELECT count(*) FROM {table} q JOIN webhook_events e ON e.event_id = {event} AND e.org_id = {org}
+                  WHERE e.outcome = 'accepted' AND {fresh}
                     AND q.xmin::text::numeric = e.tx_id::text::numeric % 4294967296),
-                (SELECT count(*) FROM sync_queue q JOIN webhook_events e USING (event_id)
-                  WHERE e.outcome <> 'accepted')",
-    )
+                (SELECT count(*) FROM {table} q JOIN webhook_events e ON e.event_id = {event}
+                  WHERE e.outcome <> 'accepted')"
+    ))
     .fetch_one(pool)
     .await
     .unwrap();
@@ -344,8 +378,9 @@ async fn check_rows(pool: &PgPool) {
 }
 
 /// The exporter against the same database: every count per reason and code.
-async fn check_metrics(url: &str) {
-    let exporter = Exporter::start(url, &[]);
+async fn check_metrics(url: &str, store: &Store) {
+    let flags = support::pgmq::flags(store);
+    let exporter = Exporter::start(url, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     let expected: [(&str, &str, u16, f64); 9] = [
         ("contoso", "missing_auth", 401, 1.0),
         ("contoso", "invalid_auth", 401, 1.0),

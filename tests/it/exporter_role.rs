@@ -37,6 +37,7 @@ pub(crate) fn apply_script(
     cmd.arg(db_url)
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v"])
         .arg(format!("role={role}"))
+        .args(["-v", &format!("pgmq_queue={}", crate::support::pgmq::QUEUE)])
         .arg("-f")
         .arg(&script)
         .env_remove(password_env);
@@ -81,7 +82,8 @@ async fn exercise(db_url: String, owner: Store, role: String) {
 
     let seeded = seed(&owner).await;
     let url = role_url(&db_url, &role);
-    let store = Store::open_lazy(&url, &ConnectOptions::default()).unwrap();
+    let opts = ConnectOptions { queue: owner.queue().clone(), ..ConnectOptions::default() };
+    let store = Store::open_lazy(&url, &opts).unwrap();
     store.ping().await.expect("logging in as the exporter role");
 
     // The exporter's own work.
@@ -131,7 +133,9 @@ async fn exercise(db_url: String, owner: Store, role: String) {
     }
 
     // The real binary, as the compose stack runs it: serving, ready, its reads succeeding.
-    let exporter = crate::support::Exporter::start(&url, &[]);
+    let flags = crate::support::pgmq::flags(&owner);
+    let exporter =
+        crate::support::Exporter::start(&url, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     exporter
         .scrape_until("webhook_store_up 1 and a successful refresh", |page| {
             crate::support::metric(page, "webhook_store_up") == Some(1.0)
@@ -180,6 +184,27 @@ async fn the_exporter_role_does_its_work_and_nothing_else() {
     with_role("whe_exporter", exercise).await;
 }
 
+/// The same on a pgmq sync queue: its figures, listing and reprocessing's sends, and no update
+/// or delete of a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_role_on_pgmq_does_its_work_and_nothing_else() {
+    with_role_on(crate::support::pgmq::fresh_pgmq(), "whe_exporter", |db_url, owner, role| async move {
+        let url = role_url(&db_url, &role);
+        exercise(db_url, owner, role).await;
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let q = crate::support::pgmq::QUEUE;
+        for (what, sql) in [
+            ("update a message", format!("UPDATE pgmq.q_{q} SET vt = now()")),
+            ("delete a message", format!("DELETE FROM pgmq.q_{q}")),
+            ("archive a message", format!("SELECT pgmq.archive('{q}', msg_id) FROM pgmq.q_{q}")),
+        ] {
+            assert_refused(what, sqlx::query(&sql).execute(&mut conn).await);
+        }
+        conn.close().await.unwrap();
+    })
+    .await;
+}
+
 /// Runs `body` with a fresh database, its owner's store and a role name of its own, then drops
 /// the role even when the body failed.
 pub(crate) async fn with_role<F, Fut>(prefix: &str, body: F)
@@ -187,7 +212,19 @@ where
     F: FnOnce(String, Store, String) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (db_url, owner) = crate::support::fresh_postgres().await;
+    with_role_on(crate::support::fresh_postgres(), prefix, body).await;
+}
+
+/// [`with_role`] on the database `fresh` makes.
+pub(crate) async fn with_role_on<F, Fut>(
+    fresh: impl std::future::Future<Output = (String, Store)>,
+    prefix: &str,
+    body: F,
+) where
+    F: FnOnce(String, Store, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (db_url, owner) = fresh.await;
     // Roles are cluster-wide and other tests run at the same time: a name of its own.
     let role = format!("{prefix}_{}", Uuid::new_v4().simple());
     let body = tokio::spawn(body(db_url.clone(), owner, role.clone())).await;

@@ -41,6 +41,7 @@ mod mixin;
 mod never_stale;
 mod out_of_order_commits;
 mod partitioned_store;
+mod pgmq_sync_failures;
 mod simulated_sync;
 mod store_healing;
 mod store_outage;

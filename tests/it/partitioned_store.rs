@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use webhook_health_exporter::collector::{CollectorConfig, LogCollector, Window};
 use webhook_health_exporter::simulate::{self, SimConfig};
 use webhook_health_exporter::snapshot::Snapshot;
-use webhook_health_exporter::store::{ConnectOptions, Store};
+use webhook_health_exporter::store::{Backend, ConnectOptions, Store, SyncQueue};
 
 use crate::support;
 use crate::sync_figures::{unaccounted_sql, ORG};
@@ -47,7 +47,7 @@ async fn rows(pool: &PgPool, sql: &str, since: DateTime<Utc>) -> Vec<(String, i6
 
 async fn truth(pool: &PgPool, now: DateTime<Utc>) -> Figures {
     let mut f = Figures::default();
-    let lost = unaccounted_sql();
+    let lost = unaccounted_sql(&crate::support::pgmq::open_items_sql(Backend::Postgres, &SyncQueue::Table));
     for (label, hours) in WINDOWS {
         let since = now - Duration::hours(hours);
         let queries = [

@@ -10,26 +10,42 @@ use chrono::{DateTime, Duration, Utc};
 use webhook_health_exporter::simulate::portal::{Portal, REFUSED_ENTITY};
 use webhook_health_exporter::simulate::sync::SyncPolicy;
 use webhook_health_exporter::simulate::{self, SimConfig};
-use webhook_health_exporter::store::Store;
+use webhook_health_exporter::store::{Store, SyncQueue};
 
 use crate::support::counts_since;
+use crate::support::pgmq::open_items_sql;
 
 /// Accepted events received after $1 that are neither synced, nor waiting or in flight, nor
 /// given up: what `webhook_sync_window_events_unaccounted` counts.
-const UNACCOUNTED: &str = "SELECT e.org_id, count(*) FROM webhook_events e
-     WHERE e.outcome = 'accepted' AND e.received_at > $1
-       AND NOT EXISTS (SELECT 1 FROM sync_attempts s WHERE s.event_id = e.event_id
-                       AND s.outcome IN ('succeeded', 'gave_up'))
-       AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_id = e.event_id
-                       AND q.state IN ('pending', 'processing'))
-     GROUP BY e.org_id";
+fn unaccounted_sql(store: &Store) -> String {
+    format!(
+        "SELECT e.org_id, count(*) FROM webhook_events e
+         WHERE e.outcome = 'accepted' AND e.received_at > $1
+           AND NOT EXISTS (SELECT 1 FROM sync_attempts s WHERE s.event_id = e.event_id
+                           AND s.outcome IN ('succeeded', 'gave_up'))
+           AND NOT EXISTS (SELECT 1 FROM ({}) AS q WHERE q.event_id = CAST(e.event_id AS text))
+         GROUP BY e.org_id",
+        open_items_sql(store.backend(), store.queue())
+    )
+}
+
+/// Every item the queue ever held (`id`, `attempts`, `enqueued_at`), open or ended.
+fn every_item(store: &Store) -> String {
+    match store.queue() {
+        SyncQueue::Table => "SELECT id, attempts, enqueued_at FROM sync_queue".into(),
+        SyncQueue::Pgmq(q) => format!(
+            "SELECT msg_id AS id, read_ct AS attempts, enqueued_at FROM pgmq.q_{q}
+             UNION ALL SELECT msg_id, read_ct, enqueued_at FROM pgmq.a_{q}"
+        ),
+    }
+}
 
 async fn by_key(store: &Store, sql: &str, since: DateTime<Utc>) -> BTreeMap<String, i64> {
     counts_since(store, sql, since).await.into_iter().collect()
 }
 
 async fn unaccounted(store: &Store, since: DateTime<Utc>) -> BTreeMap<String, i64> {
-    by_key(store, UNACCOUNTED, since).await
+    by_key(store, &unaccounted_sql(store), since).await
 }
 
 async fn history(_url: String, store: Store) {
@@ -48,8 +64,15 @@ async fn history(_url: String, store: Store) {
         assert!(outcomes.get(outcome).is_some_and(|n| *n > 0), "no {outcome} attempt: {outcomes:?}");
     }
     assert_eq!(outcomes.values().sum::<i64>() as u64, summary.sync_attempts, "every attempt is logged once");
-    let items =
-        by_key(&store, "SELECT 'all', count(*) FROM sync_queue WHERE enqueued_at > $1 GROUP BY 1", day).await;
+    let items = by_key(
+        &store,
+        &format!(
+            "SELECT 'all', count(*) FROM ({}) AS q WHERE enqueued_at > $1 GROUP BY 1",
+            every_item(&store)
+        ),
+        day,
+    )
+    .await;
     let accepted = by_key(
         &store,
         "SELECT 'all', count(*) FROM webhook_events WHERE outcome = 'accepted' AND received_at > $1 GROUP BY 1",
@@ -95,17 +118,20 @@ async fn history(_url: String, store: Store) {
                WHERE outcome = 'abandoned' AND finished_at > $1 GROUP BY 1";
     let abandoned = by_key(&store, sql, day).await;
     assert_eq!(abandoned.keys().collect::<Vec<_>>(), ["worker_lost/0"], "{abandoned:?}");
-    let sql = "SELECT 'orphan', count(*) FROM sync_attempts a
-               WHERE a.outcome = 'abandoned' AND a.finished_at > $1
-                 AND NOT EXISTS (SELECT 1 FROM sync_attempts b WHERE b.item_id = a.item_id AND b.attempt = a.attempt + 1)
-                 AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.id = a.item_id AND q.attempts > a.attempt)
-               GROUP BY 1";
-    assert!(by_key(&store, sql, day).await.is_empty(), "an abandoned item was never handed out again");
+    let sql = format!(
+        "SELECT 'orphan', count(*) FROM sync_attempts a
+         WHERE a.outcome = 'abandoned' AND a.finished_at > $1
+           AND NOT EXISTS (SELECT 1 FROM sync_attempts b WHERE b.item_id = a.item_id AND b.attempt = a.attempt + 1)
+           AND NOT EXISTS (SELECT 1 FROM ({}) AS q WHERE q.id = a.item_id AND q.attempts > a.attempt)
+         GROUP BY 1",
+        every_item(&store)
+    );
+    assert!(by_key(&store, &sql, day).await.is_empty(), "an abandoned item was never handed out again");
 
     // Every accepted event is synced, waiting, in flight or given up.
     assert_eq!(unaccounted(&store, day).await, BTreeMap::new());
 }
-on_both_backends!(a_simulated_history_logs_every_sync_outcome, super::history);
+on_every_queue!(a_simulated_history_logs_every_sync_outcome, super::history);
 
 async fn follow(_url: String, store: Store) {
     let end = Utc::now();
@@ -133,4 +159,4 @@ async fn follow(_url: String, store: Store) {
     assert!(summary.sync_attempts > 0);
     assert_eq!(unaccounted(&store, end - Duration::hours(24)).await, BTreeMap::new());
 }
-on_both_backends!(the_live_service_works_the_queue_through_claim_and_finish, super::follow);
+on_every_queue!(the_live_service_works_the_queue_through_claim_and_finish, super::follow);

@@ -1,4 +1,4 @@
-//! The sync service's figures, on PostgreSQL and SQLite: every figure the exporter serves about
+//! The sync service's figures, on PostgreSQL and SQLite and on a pgmq queue: every figure the exporter serves about
 //! what became of queued events equals a direct SQL count over the store, after history, after
 //! incremental reads, after a restart and across retention; and every way of losing an event
 //! (a queue item deleted, an item that never reached the queue, an item marked done without a
@@ -12,13 +12,14 @@ use webhook_health_exporter::collector::{CollectorConfig, LogCollector};
 use webhook_health_exporter::domain::sync::{SyncErrorClass, SyncOutcome, LAG_BUCKETS};
 use webhook_health_exporter::snapshot::Snapshot;
 use webhook_health_exporter::store::sync::{Claim, Finish};
-use webhook_health_exporter::store::{sqlite_timestamp, NewOrganization, Store};
+use webhook_health_exporter::store::{NewOrganization, Store, SyncQueue};
 
+use crate::support::pgmq::open_items_sql;
 use crate::support::{counts_since, execute, receive_accepted};
 
 const WINDOWS: [(&str, i64); 2] = [("1h", 60), ("24h", 1440)];
 
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Figures {
     /// (window, org) -> count, only above 0.
     synced: BTreeMap<(String, String), u64>,
@@ -31,6 +32,19 @@ struct Figures {
     last_success: BTreeMap<String, i64>,
     in_flight: BTreeMap<String, u64>,
     lease_expired: BTreeMap<String, u64>,
+    /// Waiting items, and of those reprocess items.
+    depth: BTreeMap<String, u64>,
+    reprocess_depth: BTreeMap<String, u64>,
+    /// The oldest waiting item's age in milliseconds, which the served figure reads on its own
+    /// clock (compared apart, by [`assert_exact`]).
+    oldest_ms: BTreeMap<String, i64>,
+}
+
+impl Figures {
+    fn without_ages(mut self) -> (Figures, BTreeMap<String, i64>) {
+        let ages = std::mem::take(&mut self.oldest_ms);
+        (self, ages)
+    }
 }
 
 /// The org label of a row, as the exporter attributes window figures.
@@ -39,16 +53,52 @@ pub(crate) const ORG: &str =
 
 /// Accepted events received after `$1` that are neither synced, nor waiting or in flight, nor
 /// given up, per org label: `webhook_sync_window_events_unaccounted`.
-pub(crate) fn unaccounted_sql() -> String {
+pub(crate) fn unaccounted_sql(open_items: &str) -> String {
     format!(
         "SELECT {ORG}, count(*) FROM webhook_events e
          WHERE received_at > $1 AND outcome = 'accepted'
            AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.event_id = e.event_id
                            AND a.outcome IN ('succeeded', 'gave_up'))
-           AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_id = e.event_id
-                           AND q.state IN ('pending', 'processing'))
-         GROUP BY 1"
+           AND NOT EXISTS (SELECT 1 FROM ({open}) AS q WHERE q.event_id = CAST(e.event_id AS text))
+         GROUP BY 1",
+        open = open_items
     )
+}
+
+/// The queue's statements of this test, per implementation: a sync service giving up on three
+/// waiting items of alpha by hand, two of them deleted, one of ghost's marked done without a
+/// logged success, one given-up event reprocessed.
+fn open_items(store: &Store) -> String {
+    open_items_sql(store.backend(), store.queue())
+}
+
+fn by_hand(store: &Store) -> [String; 4] {
+    let SyncQueue::Pgmq(q) = store.queue() else {
+        return [
+            "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500'
+             WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 3)".into(),
+            "DELETE FROM sync_queue WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 2)".into(),
+            "UPDATE sync_queue SET state = 'done' WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'ghost' ORDER BY id LIMIT 1)".into(),
+            "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at, reprocess)
+             SELECT org_id, event_id, enqueued_at, updated_at, true FROM sync_queue WHERE state = 'failed' LIMIT 1".into(),
+        ];
+    };
+    let waiting = |org: &str, n: usize| {
+        format!("(SELECT msg_id, message FROM pgmq.q_{q} WHERE read_ct = 0 AND message->>'org_id' = '{org}' ORDER BY msg_id LIMIT {n})")
+    };
+    [
+        format!(
+            "SELECT sync_record_attempt((w.message->>'event_id')::uuid, 'alpha', 5, now(), 'gave_up', NULL, NULL,
+                 'portal API 500', NULL, w.msg_id, false, 'pgmq:{q}'), pgmq.archive('{q}', w.msg_id) FROM {} AS w",
+            waiting("alpha", 3)
+        ),
+        format!("SELECT pgmq.delete('{q}', w.msg_id) FROM {} AS w", waiting("alpha", 2)),
+        format!("SELECT pgmq.archive('{q}', w.msg_id) FROM {} AS w", waiting("ghost", 1)),
+        format!(
+            "SELECT pgmq.send('{q}', jsonb_build_object('event_id', event_id, 'org_id', org_id, 'reprocess', true))
+             FROM (SELECT event_id, org_id FROM sync_attempts WHERE outcome = 'gave_up' LIMIT 1) AS g"
+        ),
+    ]
 }
 
 async fn counted(store: &Store, sql: &str, since: DateTime<Utc>) -> BTreeMap<String, u64> {
@@ -81,7 +131,7 @@ async fn ground_truth(store: &Store, now: DateTime<Utc>) -> Figures {
         for (org, n) in counted(store, &per_org("gave_up"), since).await {
             f.given_up.insert((label.into(), org), n);
         }
-        for (org, n) in counted(store, &unaccounted_sql(), since).await {
+        for (org, n) in counted(store, &unaccounted_sql(&open_items(store)), since).await {
             f.unaccounted.insert((label.into(), org), n);
         }
     }
@@ -106,16 +156,22 @@ async fn ground_truth(store: &Store, now: DateTime<Utc>) -> Figures {
         }
     }
     let queue = |cond: &str| {
-        format!("SELECT {ORG}, count(*) FROM sync_queue WHERE {cond} AND enqueued_at > $1 GROUP BY 1")
+        format!(
+            "SELECT {ORG}, count(*) FROM ({}) AS q WHERE {cond} AND enqueued_at > $1 GROUP BY 1",
+            open_items(store)
+        )
     };
-    f.in_flight = counted(store, &queue("state = 'processing'"), epoch).await;
-    let expired = match store {
-        Store::Postgres(_) => "state = 'processing' AND lease_until < now()".to_string(),
-        Store::Sqlite(_) => {
-            format!("state = 'processing' AND lease_until < '{}'", sqlite_timestamp(Utc::now()))
-        }
-    };
-    f.lease_expired = counted(store, &queue(&expired), epoch).await;
+    f.in_flight = counted(store, &queue("held"), epoch).await;
+    f.depth = counted(store, &queue("NOT held"), epoch).await;
+    f.reprocess_depth = counted(store, &queue("NOT held AND reprocess"), epoch).await;
+    let oldest = format!(
+        "SELECT {ORG}, min(enqueued_at), min(enqueued_at) FROM ({}) AS q WHERE NOT held GROUP BY 1",
+        open_items(store)
+    );
+    for (org, at, _) in times(store, &oldest).await {
+        f.oldest_ms.insert(org, (now - at).num_microseconds().unwrap() / 1000);
+    }
+    f.lease_expired = counted(store, &queue("expired"), epoch).await;
     f
 }
 
@@ -150,6 +206,15 @@ fn served(s: &Snapshot) -> Figures {
         if q.lease_expired > 0 {
             f.lease_expired.insert(q.org.clone(), q.lease_expired);
         }
+        if q.depth > 0 {
+            f.depth.insert(q.org.clone(), q.depth);
+        }
+        if q.reprocess_depth > 0 {
+            f.reprocess_depth.insert(q.org.clone(), q.reprocess_depth);
+        }
+        if let Some(age) = q.oldest_age_seconds {
+            f.oldest_ms.insert(q.org.clone(), (age * 1e6).round() as i64 / 1000);
+        }
     }
     f
 }
@@ -163,12 +228,18 @@ fn collector(store: &Store) -> std::sync::Arc<LogCollector> {
 async fn assert_exact(store: &Store, collector: &LogCollector, what: &str) -> Figures {
     let now = Utc::now();
     collector.collect(now, Instant::now()).await.unwrap();
-    let truth = ground_truth(store, now).await;
-    assert_eq!(
-        served(&collector.snapshot(now)),
-        truth,
-        "{what}: the exporter's sync figures differ from SQL"
-    );
+    let (truth, ages) = ground_truth(store, now).await.without_ages();
+    let (got, got_ages) = served(&collector.snapshot(now)).without_ages();
+    assert_eq!(got, truth, "{what}: the exporter's sync figures differ from SQL");
+    assert_eq!(got_ages.keys().collect::<Vec<_>>(), ages.keys().collect::<Vec<_>>(), "{what}: oldest ages");
+    for (org, age) in &ages {
+        let late = got_ages[org] - age;
+        assert!(
+            (0..1000).contains(&late),
+            "{what}: oldest item of {org}: {} ms served, {age} ms in SQL",
+            got_ages[org]
+        );
+    }
     truth
 }
 
@@ -234,44 +305,28 @@ async fn every_figure_is_exact(_url: String, store: Store) {
     assert_eq!(f.attempts.get("abandoned/worker_lost/none"), Some(&3), "{f:?}");
 
     // The issue's hand test: a sync service giving up by writing the queue directly.
-    execute(
-        &store,
-        "UPDATE sync_queue SET state = 'failed', attempts = 5, last_error = 'portal API 500'
-         WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 3)",
-    )
-    .await;
+    let [give_up, delete, done, reprocess] = by_hand(&store);
+    execute(&store, &give_up).await;
     let f = assert_exact(&store, &c, "given up by hand").await;
     assert_eq!(f.given_up.get(&("1h".into(), "alpha".into())), Some(&5), "{f:?}");
     assert!(f.unaccounted.is_empty(), "a give-up is accounted for: {f:?}");
 
     // Three ways to lose an event, each counted once.
-    execute(
-        &store,
-        "DELETE FROM sync_queue WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'alpha' ORDER BY id LIMIT 2)",
-    )
-    .await;
+    execute(&store, &delete).await;
     receive_accepted(&store, "alpha", 2, now - Duration::minutes(2), false).await;
-    execute(
-        &store,
-        "UPDATE sync_queue SET state = 'done' WHERE id IN (SELECT id FROM sync_queue WHERE state = 'pending' AND org_id = 'ghost' ORDER BY id LIMIT 1)",
-    )
-    .await;
+    execute(&store, &done).await;
     let f = assert_exact(&store, &c, "losses").await;
     assert_eq!(f.unaccounted.get(&("1h".into(), "alpha".into())), Some(&4), "{f:?}");
     assert_eq!(f.unaccounted.get(&("24h".into(), "_unknown".into())), Some(&1), "{f:?}");
 
     // Reprocessing a given-up event (a new flagged item) makes it waiting, not lost.
-    execute(
-        &store,
-        "INSERT INTO sync_queue (org_id, event_id, enqueued_at, updated_at, reprocess)
-         SELECT org_id, event_id, enqueued_at, updated_at, true FROM sync_queue WHERE state = 'failed' LIMIT 1",
-    )
-    .await;
+    execute(&store, &reprocess).await;
     let before = assert_exact(&store, &c, "reprocess enqueued").await;
 
     // A restart reads it all back as history.
     let restarted = collector(&store);
-    assert_eq!(assert_exact(&store, &restarted, "after a restart").await, before);
+    let after = assert_exact(&store, &restarted, "after a restart").await;
+    assert_eq!(after.without_ages().0, before.clone().without_ages().0);
 
     // Retention of the attempt log: windows and unaccounted events follow the table, counters,
     // the histogram and last-success times stay (the totals rollup), also across a restart.
@@ -290,4 +345,4 @@ async fn every_figure_is_exact(_url: String, store: Store) {
         );
     }
 }
-on_both_backends!(sync_figures_are_exact, super::every_figure_is_exact);
+on_every_queue!(sync_figures_are_exact, super::every_figure_is_exact);

@@ -57,6 +57,29 @@ const SCENARIOS: [&str; 5] = [
     "a team's portal call: a throw is internal, a hang past the deadline is timeout",
 ];
 
+/// The worker on a pgmq queue (`SYNC_QUEUE=pgmq:<name>`): reads with a visibility timeout,
+/// read_ct as the attempt, attempts logged through sync_record_attempt, messages archived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_worker_on_pgmq_against_real_postgres() {
+    let db = Database::create().await;
+    support::pgmq::install(&db.url, support::pgmq::QUEUE).await;
+    let out = deno::command()
+        .args([
+            "test",
+            "--frozen",
+            "--allow-net=127.0.0.1",
+            "--allow-env",
+            "--allow-read",
+            "sync-worker/pgmq_pgtest.ts",
+        ])
+        .env("SYNC_TEST_DATABASE_URL", &db.url)
+        .output()
+        .expect("running deno test");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "deno test failed:\n{text}");
+    assert!(text.contains("2 passed") && text.contains(" 0 failed"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_worker_scenarios_against_real_postgres() {
     let db = Database::create().await;

@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use super::snapshot::PgSnapshot;
-use crate::store::{AttemptRow, Batch, Cursor, EventKey, EventRow, LifecycleRow, Position, ReadFrom};
+use crate::store::types::{AttemptRow, Batch, Cursor, EventKey, EventRow, LifecycleRow, Position, ReadFrom};
 
 /// Where each log's incremental read continues, for a refresh that reads the new rows with its
 /// opening statement. Only complete positions qualify (no read cut short).

@@ -6,7 +6,6 @@
 //! whose path went silent without a FIN or RST, is closed instead of holding a pool slot forever.
 
 mod follow;
-pub mod queue;
 pub mod read;
 pub mod reprocess;
 pub mod snapshot;
@@ -20,7 +19,9 @@ use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
-use super::{timed, ConnectOptions, Result, StoreError};
+use super::error::{timed, Result, StoreError};
+use super::options::ConnectOptions;
+use super::queue::SyncQueue;
 
 /// How long a pooled connection may take to answer a ping before it is closed.
 const PING_LIMIT: Duration = Duration::from_secs(1);
@@ -29,6 +30,8 @@ const PING_LIMIT: Duration = Duration::from_secs(1);
 pub struct PgStore {
     pool: PgPool,
     timeout: Duration,
+    /// The sync queue its reads and the reprocessing API's writes use.
+    queue: SyncQueue,
 }
 
 type Check = dyn for<'c> Fn(
@@ -64,11 +67,15 @@ impl PgStore {
             .before_acquire(move |c, m| before(c, m))
             .after_release(move |c, m| after(c, m))
             .connect_lazy_with(connect);
-        Ok(PgStore { pool, timeout: opts.timeout })
+        Ok(PgStore { pool, timeout: opts.timeout, queue: opts.queue.clone() })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub fn queue(&self) -> &SyncQueue {
+        &self.queue
     }
 
     /// The limit of one statement.

@@ -12,10 +12,12 @@ use sqlx::{FromRow, Postgres, Row, Transaction};
 use super::follow::{self, Follow, Followed};
 use super::snapshot::{Delta, PgSnapshot};
 use super::PgStore;
-use crate::store::{
-    sql, timed, AttemptAggregate, AttemptRow, Batch, Cursor, EventAggregate, EventKey, EventRow,
-    LifecycleAggregate, LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat, ReadFrom,
-    Result, StoreError,
+use crate::store::error::{timed, Result, StoreError};
+use crate::store::queue::SyncQueue;
+use crate::store::sql;
+use crate::store::types::{
+    AttemptAggregate, AttemptRow, Batch, Cursor, EventAggregate, EventKey, EventRow, LifecycleAggregate,
+    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat, ReadFrom,
 };
 
 pub struct PgReadTx {
@@ -40,7 +42,7 @@ pub struct PgReadTx {
 /// trip (each statement of a refresh is a round trip on the scrape's path). Row sets travel as
 /// column arrays (the open writers, normally none, as JSON). With `follow`, it also reads the logs'
 /// new rows (see `follow`): the steady-state refresh's reads are then this one statement.
-fn opening_sql(follow: bool) -> String {
+fn opening_sql(queue: &SyncQueue, follow: bool) -> String {
     let (ctes, rows, from) = if follow {
         let (items, from) = follow::columns();
         (follow::ctes(), format!(", {items}"), format!(", {from}"))
@@ -57,8 +59,8 @@ fn opening_sql(follow: bool) -> String {
                 (SELECT coalesce(json_agg(w), '[]') FROM ({OPEN_WRITERS}) AS w),
                 {QUEUE_ITEMS}{rows}
          FROM (SELECT {QUEUE_ARRAYS} FROM ({queue}) AS q) AS queue_arrays{from}",
-        queue = sql::queue_stats("now()"),
-        live = sql::LIVE_EVENTS,
+        queue = queue.stats_sql("now()"),
+        live = queue.live_sql(),
     )
 }
 
@@ -107,17 +109,6 @@ const PARTITIONS: &str = "WITH RECURSIVE tree(rel) AS (
 
 /// The opening statement's columns before the new rows': seven, then the queue's six.
 const OPENING_COLUMNS: usize = 13;
-
-/// Both forms of the opening statement, made once (sqlx prepares each once per connection).
-fn opening(follow: bool) -> &'static str {
-    static PLAIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static FOLLOW: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    if follow {
-        FOLLOW.get_or_init(|| opening_sql(true))
-    } else {
-        PLAIN.get_or_init(|| opening_sql(false))
-    }
-}
 
 /// Transactions holding a write lock on a log table: rows they wrote wait for their commit.
 /// `xact_start` is NULL for other roles' sessions without `pg_read_all_stats`.
@@ -182,9 +173,11 @@ impl PgStore {
              SET LOCAL plan_cache_mode = force_generic_plan"
         );
         let follow = Follow::from_positions(from);
+        // Made per refresh (a few microseconds): each store reads its own queue.
+        let opening = opening_sql(&self.queue, follow.is_some());
         let (tx, row) = timed(self.timeout, "starting a read", async {
             let mut tx = self.pool.begin_with(begin).await?;
-            let q = sqlx::query(opening(follow.is_some()));
+            let q = sqlx::query(&opening);
             let q = match &follow {
                 Some(f) => f.bind(q),
                 None => q,

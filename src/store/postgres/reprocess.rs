@@ -4,9 +4,12 @@
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
 
+use crate::store::error::{reprocessing as q, Result, StoreError};
+use crate::store::queue::SyncQueue;
 use crate::store::reprocess::select::{self, Dialect};
-use crate::store::reprocess::{candidate, error_event, q, Candidate, ErrorEvent, EventFilter, ListCursor};
-use crate::store::{Result, StoreError};
+use crate::store::reprocess::types::{
+    candidate, error_event, Candidate, ErrorEvent, EventFilter, ListCursor,
+};
 
 const DIALECT: Dialect = Dialect {
     param: |n, ty| format!("${n}::{ty}"),
@@ -31,11 +34,12 @@ fn filter_binds<'q>(q: PgQuery<'q>, f: &'q EventFilter) -> PgQuery<'q> {
 /// Rejected and failed events and sync failures matching `filter`, newest first, after `cursor`.
 pub async fn error_events(
     pool: &PgPool,
+    queue: &SyncQueue,
     filter: &EventFilter,
     cursor: Option<ListCursor>,
     limit: i64,
 ) -> Result<Vec<ErrorEvent>> {
-    let sql = select::listing(&DIALECT);
+    let sql = select::listing(&DIALECT, queue);
     let rows = filter_binds(sqlx::query(&sql), filter)
         .bind(cursor.map(|c| c.received_at))
         .bind(cursor.map_or(0, |c| c.id))
@@ -46,8 +50,8 @@ pub async fn error_events(
     Ok(rows.iter().map(|r| error_event(r.get("event_id"), r)).collect())
 }
 
-pub async fn lookup_ids(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Candidate>> {
-    let rows = sqlx::query(&select::lookup_ids(&DIALECT, "e.event_id = ANY($1::uuid[])"))
+pub async fn lookup_ids(tx: &mut PgConnection, queue: &SyncQueue, ids: &[Uuid]) -> Result<Vec<Candidate>> {
+    let rows = sqlx::query(&select::lookup_ids(&DIALECT, queue, "e.event_id = ANY($1::uuid[])"))
         .bind(ids)
         .fetch_all(tx)
         .await
@@ -55,14 +59,19 @@ pub async fn lookup_ids(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Candi
     Ok(rows.iter().map(|r| candidate(r.get("event_id"), r)).collect())
 }
 
-pub async fn lookup_filter(tx: &mut PgConnection, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
-    let sql = select::lookup_filter(&DIALECT);
+pub async fn lookup_filter(
+    tx: &mut PgConnection,
+    queue: &SyncQueue,
+    f: &EventFilter,
+    limit: i64,
+) -> Result<Vec<Candidate>> {
+    let sql = select::lookup_filter(&DIALECT, queue);
     let rows = filter_binds(sqlx::query(&sql), f).bind(limit).fetch_all(tx).await.map_err(q)?;
     Ok(rows.iter().map(|r| candidate(r.get("event_id"), r)).collect())
 }
 
-pub async fn count_filter(tx: &mut PgConnection, f: &EventFilter) -> Result<i64> {
-    let sql = select::count_filter(&DIALECT);
+pub async fn count_filter(tx: &mut PgConnection, queue: &SyncQueue, f: &EventFilter) -> Result<i64> {
+    let sql = select::count_filter(&DIALECT, queue);
     let row = filter_binds(sqlx::query(&sql), f).fetch_one(tx).await.map_err(q)?;
     Ok(row.get(0))
 }

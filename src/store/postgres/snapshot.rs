@@ -7,7 +7,7 @@
 //! Rolled-back rows are never visible, so they are never read. An open transaction delays only
 //! its own rows: nothing waits for the cluster-wide horizon.
 
-use super::super::StoreError;
+use crate::store::error::StoreError;
 
 /// A parsed `pg_snapshot`. Transaction ids are xid8 values (epoch and xid), which fit an i64.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -5,8 +5,8 @@ use sqlx::postgres::types::PgInterval;
 use uuid::Uuid;
 
 use super::PgStore;
-use crate::store::sync::{AttemptRecord, Claim, ClaimedItem, Finish};
-use crate::store::{timed, Result, StoreError};
+use crate::store::error::{timed, Result, StoreError};
+use crate::store::work::{AttemptRecord, Claim, ClaimedItem, Finish};
 
 fn interval(d: std::time::Duration) -> Result<PgInterval> {
     PgInterval::try_from(d).map_err(|e| StoreError::Invalid { field: "interval", detail: e.to_string() })

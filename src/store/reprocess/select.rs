@@ -3,14 +3,16 @@
 //!
 //! The events are those the webhook refused and those whose sync failed ([`sync_failure`]). Each
 //! comes from its own branch, cut to the page in the requested order before the two are merged,
-//! so that each can use its own index: `webhook_events_errors` (refused events) and
-//! `sync_queue_failed` / `sync_queue_in_flight` (sync failures).
+//! so that each can use its own index: `webhook_events_errors` (refused events) and the queue
+//! implementation's failures (`SyncQueue::failures`: on the table, `sync_queue_failed` /
+//! `sync_queue_in_flight`). The queue's open items come from `SyncQueue::open_item`.
 //!
 //! Parameters of every filter: $1 orgs, $2 outcome, $3 reasons, $4 status code, $5 since,
 //! $6 until, $7 stage, $8 sync error classes.
 
-use super::sync_failure::{self, failed_item};
-use super::DETAIL_CHARS;
+use super::sync_failure;
+use super::types::DETAIL_CHARS;
+use crate::store::queue::SyncQueue;
 
 pub(crate) struct Dialect {
     /// Parameter `$n` of SQL type `ty`, typed where the backend needs it (compared with NULL).
@@ -41,7 +43,7 @@ fn filter(d: &Dialect) -> String {
         since = p(5, "timestamptz"),
         until = p(6, "timestamptz"),
         stage = p(7, "text"),
-        classes = (d.in_list)(&format!("({})", sync_failure::error_class()), 8),
+        classes = (d.in_list)("f.error_class", 8),
     )
 }
 
@@ -52,7 +54,14 @@ enum Order {
 }
 
 /// Both branches with `columns`, `filter` and `extra`, each cut to `limit` (when given) in `order`.
-fn union(d: &Dialect, columns: &str, extra: &str, order: Order, limit: Option<&str>) -> String {
+fn union(
+    d: &Dialect,
+    q: &SyncQueue,
+    columns: &str,
+    extra: &str,
+    order: Order,
+    limit: Option<&str>,
+) -> String {
     let dir = match order {
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",
@@ -62,18 +71,18 @@ fn union(d: &Dialect, columns: &str, extra: &str, order: Order, limit: Option<&s
         None => String::new(),
     };
     let inner = cut(&format!("e.received_at {dir}, e.id {dir}"));
-    let (failed, filter) = (failed_item(d.now), filter(d));
+    let (failures, filter) = (q.failures(d.now), filter(d));
     format!(
         "SELECT * FROM (
            SELECT * FROM (
              SELECT {columns} FROM webhook_events e
-             LEFT JOIN sync_queue f ON f.event_id = e.event_id AND {failed}
+             LEFT JOIN {failures} f ON f.event_id = e.event_id
              WHERE e.outcome IN ('rejected', 'failed') AND e.outcome <> 'accepted' AND {filter} {extra}
              {inner}) AS refused
            UNION ALL
            SELECT * FROM (
-             SELECT {columns} FROM sync_queue f JOIN webhook_events e ON e.event_id = f.event_id
-             WHERE e.outcome = 'accepted' AND {failed} AND {filter} {extra}
+             SELECT {columns} FROM {failures} f JOIN webhook_events e ON e.event_id = f.event_id
+             WHERE e.outcome = 'accepted' AND {filter} {extra}
              {inner}) AS unsynced
          ) AS hits {outer}",
         outer = cut(&format!("received_at {dir}, id {dir}")),
@@ -81,44 +90,41 @@ fn union(d: &Dialect, columns: &str, extra: &str, order: Order, limit: Option<&s
 }
 
 /// A page of the listing: $9 and $10 the cursor (time and id, or NULL), $11 the page size.
-pub(crate) fn listing(d: &Dialect) -> String {
+pub(crate) fn listing(d: &Dialect, q: &SyncQueue) -> String {
     let columns = format!(
         "e.id, e.event_id, e.org_id, e.received_at, e.outcome, e.http_status, e.rejection_reason,
-         substr(e.error_detail, 1, {DETAIL_CHARS}) AS error_detail,
-         EXISTS (SELECT 1 FROM sync_queue p WHERE p.event_id = e.event_id
-                 AND p.reprocess AND p.state IN ('pending', 'processing')) AS pending,
-         {}",
+         substr(e.error_detail, 1, {DETAIL_CHARS}) AS error_detail, {} AS pending, {}",
+        q.open_item("e.event_id", true),
         sync_failure::columns(DETAIL_CHARS)
     );
     let cursor =
         format!("AND ({} IS NULL OR (e.received_at, e.id) < ($9, $10))", (d.param)(9, "timestamptz"));
-    union(d, &columns, &cursor, Order::NewestFirst, Some("$11"))
+    union(d, q, &columns, &cursor, Order::NewestFirst, Some("$11"))
 }
 
 /// Whether event `e`'s org is configured and active (metric labels name only those).
 const KNOWN: &str = "EXISTS (SELECT 1 FROM organizations o WHERE o.org_id = e.org_id AND o.active) AS known";
 
 /// The events a reprocess filter selects, oldest first, at most $9.
-pub(crate) fn lookup_filter(d: &Dialect) -> String {
+pub(crate) fn lookup_filter(d: &Dialect, q: &SyncQueue) -> String {
     let columns = format!("e.event_id, e.org_id, e.received_at, e.id, true AS eligible, {KNOWN}");
-    union(d, &columns, "", Order::OldestFirst, Some("$9"))
+    union(d, q, &columns, "", Order::OldestFirst, Some("$9"))
 }
 
-pub(crate) fn count_filter(d: &Dialect) -> String {
-    format!("SELECT count(*) FROM ({}) AS matched", union(d, "e.id", "", Order::OldestFirst, None))
+pub(crate) fn count_filter(d: &Dialect, q: &SyncQueue) -> String {
+    format!("SELECT count(*) FROM ({}) AS matched", union(d, q, "e.id", "", Order::OldestFirst, None))
 }
 
 /// The events of a reprocess request by ids (`ids` the backend's condition on `e.event_id`). An
 /// event is eligible when refused by the webhook, when its sync failed, or when an item of it is
 /// open (then it is found already pending); an accepted event synced or never queued is not.
-pub(crate) fn lookup_ids(d: &Dialect, ids: &str) -> String {
+pub(crate) fn lookup_ids(d: &Dialect, q: &SyncQueue, ids: &str) -> String {
     format!(
         "SELECT e.event_id, e.org_id, {KNOWN},
-                (e.outcome IN ('rejected', 'failed') OR f.id IS NOT NULL
-                 OR EXISTS (SELECT 1 FROM sync_queue p WHERE p.event_id = e.event_id
-                            AND p.state IN ('pending', 'processing'))) AS eligible
-         FROM webhook_events e LEFT JOIN sync_queue f ON f.event_id = e.event_id AND {failed}
+                (e.outcome IN ('rejected', 'failed') OR f.event_id IS NOT NULL OR {open}) AS eligible
+         FROM webhook_events e LEFT JOIN {failures} f ON f.event_id = e.event_id
          WHERE {ids}",
-        failed = failed_item(d.now),
+        open = q.open_item("e.event_id", false),
+        failures = q.failures(d.now),
     )
 }

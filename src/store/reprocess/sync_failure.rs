@@ -1,16 +1,13 @@
 //! Sync failures: accepted events whose portal sync the sync service gave up on (migration 0007),
 //! listed and reprocessed beside the events the webhook refused.
 //!
-//! An event's sync failure is its latest queue item, an open reprocess of it left aside, when that
-//! item is `failed` (given up), or `processing` with a lease that ran out (its worker vanished;
-//! the next `sync_claim` returns it to the queue or gives it up). Leaving the open reprocess aside
-//! keeps a reprocessed failure listed, flagged pending, until the reprocess succeeds or fails.
+//! Which events have a sync failure is the queue implementation's to say (`SyncQueue::failures`:
+//! given up, or in flight past its lease); it gives one relation `f` of the same columns for every
+//! queue, which this file lists and decodes.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
-
-use crate::domain::sync::SyncErrorClass;
 
 /// Where an event failed: refused by the webhook, or given up by the portal sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,43 +60,13 @@ pub struct SyncFailure {
     pub worker: Option<String>,
 }
 
-/// `f` is an event's sync failure (see the module's comment); `now` is the backend's clock.
-pub(crate) fn failed_item(now: &str) -> String {
-    format!(
-        "(f.state = 'failed' OR (f.state = 'processing' AND NOT f.reprocess AND f.lease_until < {now}))
-         AND NOT EXISTS (SELECT 1 FROM sync_queue l WHERE l.event_id = f.event_id AND l.id > f.id
-                         AND NOT (l.reprocess AND l.state IN ('pending', 'processing')))"
-    )
-}
-
-/// The error class of sync failure `f`, folded into the vocabulary as the attempt log folds it
-/// (a writer may have put anything in `sync_queue.last_error_class`); NULL without a failure.
-pub(crate) fn error_class() -> String {
-    let known: Vec<String> = SyncErrorClass::ALL.iter().map(|c| format!("'{c}'")).collect();
-    format!(
-        "CASE WHEN f.id IS NULL THEN NULL WHEN f.state = 'processing' THEN 'worker_lost'
-              WHEN f.last_error_class IN ({}) THEN f.last_error_class ELSE 'other' END",
-        known.join(", ")
-    )
-}
-
-/// The listing's columns of sync failure `f` (NULL without one). A give-up's time is that of
-/// its logged `gave_up` attempt: a writer that sets `state = 'failed'` by hand rarely moves
-/// `updated_at`, but the log's trigger records the attempt all the same.
+/// The listing's columns of sync failure `f` (NULL without one).
 pub(crate) fn columns(detail_chars: usize) -> String {
     format!(
-        "f.state AS sync_state, {class} AS sync_error_class,
-         CASE WHEN f.state = 'failed' AND f.last_http_status BETWEEN 100 AND 599
-              THEN f.last_http_status END AS sync_http_status,
-         f.attempts AS sync_attempts,
-         CASE WHEN f.state = 'failed' THEN substr(f.last_error, 1, {detail_chars}) END AS sync_last_error,
-         CASE WHEN f.state = 'failed' THEN coalesce(
-             (SELECT max(a.finished_at) FROM sync_attempts a
-              WHERE a.item_id = f.id AND a.queue = 'sync_queue' AND a.outcome = 'gave_up'),
-             f.updated_at) END AS sync_given_up_at,
-         CASE WHEN f.state = 'processing' THEN f.lease_until END AS sync_lease_expired_at,
-         f.claimed_by AS sync_worker",
-        class = error_class()
+        "f.state AS sync_state, f.error_class AS sync_error_class, f.http_status AS sync_http_status,
+         f.attempts AS sync_attempts, substr(f.last_error, 1, {detail_chars}) AS sync_last_error,
+         f.given_up_at AS sync_given_up_at, f.lease_expired_at AS sync_lease_expired_at,
+         f.worker AS sync_worker"
     )
 }
 
@@ -130,6 +97,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::sync::SyncErrorClass;
 
     #[test]
     fn the_admin_page_lists_the_error_classes_and_stages_parse() {

@@ -1,18 +1,23 @@
 //! A reprocess request's write transaction on either backend. The audit statements are the same
 //! SQL on both (values bound through `bind.rs`); selecting events and writing queue items differ
-//! and live with each backend (`postgres/reprocess.rs`, `postgres/queue.rs`, and SQLite's).
+//! and live with each backend (`postgres/reprocess.rs`, `sqlite/reprocess.rs`) and with the
+//! store's queue implementation (`store/queue/`).
 
 use std::collections::HashSet;
 
 use sqlx::{Postgres, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::{q, AuditRow, Candidate, EventFilter};
+use super::types::{AuditRow, Candidate, EventFilter};
 use crate::store::bind::{At, Id, Json};
-use crate::store::{postgres, sqlite, Result, Store};
+use crate::store::error::{reprocessing as q, Result};
+use crate::store::handle::Store;
+use crate::store::queue::SyncQueue;
+use crate::store::{postgres, sqlite};
 
 pub(super) enum Tx {
-    Pg(Transaction<'static, Postgres>),
+    /// With the store's queue, which its writes go to.
+    Pg(Transaction<'static, Postgres>, SyncQueue),
     Sqlite(Transaction<'static, Sqlite>),
 }
 
@@ -20,7 +25,7 @@ pub(super) enum Tx {
 macro_rules! on_tx {
     ($tx:expr, $t:ident => $body:expr) => {
         match $tx {
-            Tx::Pg($t) => $body,
+            Tx::Pg($t, _) => $body,
             Tx::Sqlite($t) => $body,
         }
     };
@@ -29,7 +34,7 @@ macro_rules! on_tx {
 impl Tx {
     pub(super) async fn begin(store: &Store) -> Result<Tx> {
         Ok(match store {
-            Store::Postgres(s) => Tx::Pg(s.pool().begin().await.map_err(q)?),
+            Store::Postgres(s) => Tx::Pg(s.pool().begin().await.map_err(q)?, s.queue().clone()),
             // IMMEDIATE takes the write lock up front: a deferred transaction that read first could
             // not upgrade once another writer committed, and would fail instead of waiting.
             Store::Sqlite(s) => Tx::Sqlite(s.pool().begin_with("BEGIN IMMEDIATE").await.map_err(q)?),
@@ -123,7 +128,7 @@ impl Tx {
 
     pub(super) async fn lookup_ids(&mut self, ids: &[Uuid]) -> Result<Vec<Candidate>> {
         match self {
-            Tx::Pg(tx) => postgres::reprocess::lookup_ids(tx, ids).await,
+            Tx::Pg(tx, queue) => postgres::reprocess::lookup_ids(tx, queue, ids).await,
             Tx::Sqlite(tx) => sqlite::reprocess::lookup_ids(tx, ids).await,
         }
     }
@@ -131,14 +136,14 @@ impl Tx {
     /// Events matching the filter, oldest first, at most `limit`.
     pub(super) async fn lookup_filter(&mut self, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
         match self {
-            Tx::Pg(tx) => postgres::reprocess::lookup_filter(tx, f, limit).await,
+            Tx::Pg(tx, queue) => postgres::reprocess::lookup_filter(tx, queue, f, limit).await,
             Tx::Sqlite(tx) => sqlite::reprocess::lookup_filter(tx, f, limit).await,
         }
     }
 
     pub(super) async fn count_filter(&mut self, f: &EventFilter) -> Result<i64> {
         match self {
-            Tx::Pg(tx) => postgres::reprocess::count_filter(tx, f).await,
+            Tx::Pg(tx, queue) => postgres::reprocess::count_filter(tx, queue, f).await,
             Tx::Sqlite(tx) => sqlite::reprocess::count_filter(tx, f).await,
         }
     }
@@ -147,8 +152,8 @@ impl Tx {
     /// finished yet).
     pub(super) async fn pending_among(&mut self, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
         match self {
-            Tx::Pg(tx) => postgres::queue::pending_reprocess(tx, events).await,
-            Tx::Sqlite(tx) => sqlite::queue::pending_reprocess(tx, events).await,
+            Tx::Pg(tx, queue) => queue.pending_pg(tx, events).await,
+            Tx::Sqlite(tx) => SyncQueue::Table.pending_sqlite(tx, events).await,
         }
     }
 
@@ -163,8 +168,10 @@ impl Tx {
             return Ok(HashSet::new());
         }
         match self {
-            Tx::Pg(tx) => postgres::queue::enqueue_reprocess(tx, events, request_id, requested_by).await,
-            Tx::Sqlite(tx) => sqlite::queue::enqueue_reprocess(tx, events, request_id, requested_by).await,
+            Tx::Pg(tx, queue) => queue.enqueue_reprocess_pg(tx, events, request_id, requested_by).await,
+            Tx::Sqlite(tx) => {
+                SyncQueue::Table.enqueue_reprocess_sqlite(tx, events, request_id, requested_by).await
+            }
         }
     }
 }

@@ -1,27 +1,22 @@
 //! SQLite backend: the embedded default for demos and single-machine use.
 
-pub mod queue;
 pub mod read;
 pub mod reprocess;
 pub mod sync;
+pub mod text;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::{ConnectOptions, Result, StoreError};
+use super::error::{Result, StoreError};
+use super::options::ConnectOptions;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     timeout: Duration,
-}
-
-/// Timestamps are stored as fixed-width RFC 3339 text so that text comparison is time order.
-pub fn ts(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 impl SqliteStore {

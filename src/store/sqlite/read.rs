@@ -7,10 +7,14 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Sqlite, Transaction};
 
-use super::{ts, SqliteStore};
-use crate::store::{
-    sql, timed, AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
-    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat, Result, StoreError,
+use super::text::ts;
+use super::SqliteStore;
+use crate::store::error::{timed, Result, StoreError};
+use crate::store::queue::table;
+use crate::store::sql;
+use crate::store::types::{
+    AttemptAggregate, AttemptRow, Batch, EventAggregate, EventKey, EventRow, LifecycleAggregate,
+    LifecycleRow, Marks, OpenWriter, OrgRow, Position, Positioned, QueueStat,
 };
 
 pub struct SqliteReadTx {
@@ -82,7 +86,8 @@ impl SqliteReadTx {
     }
 
     pub async fn queue_stats(&mut self) -> Result<Vec<QueueStat>> {
-        let sql = sql::queue_stats("$1");
+        // SQLite has only the table queue (a pgmq selection is refused when the store opens).
+        let sql = table::stats_sql("$1");
         let tx = &mut self.tx;
         let q = sqlx::query_as(&sql).bind(ts(Utc::now()));
         timed(self.timeout, "reading queue depth", q.fetch_all(&mut **tx)).await
@@ -93,7 +98,7 @@ impl SqliteReadTx {
         timed(
             self.timeout,
             "reading open queue items",
-            sqlx::query_scalar(sql::LIVE_EVENTS).fetch_all(&mut **tx),
+            sqlx::query_scalar(table::LIVE_SQL).fetch_all(&mut **tx),
         )
         .await
     }

@@ -2,14 +2,19 @@
 //! (`store/reprocess/select.rs`). Lists are bound as JSON arrays (`json_each`), ids and times as
 //! text.
 
-use serde::Serialize;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::ts;
+use super::text::{json_list, ts};
+use crate::store::error::{reprocessing as q, Result, StoreError};
+use crate::store::queue::SyncQueue;
 use crate::store::reprocess::select::{self, Dialect};
-use crate::store::reprocess::{candidate, error_event, q, Candidate, ErrorEvent, EventFilter, ListCursor};
-use crate::store::{Result, StoreError};
+use crate::store::reprocess::types::{
+    candidate, error_event, Candidate, ErrorEvent, EventFilter, ListCursor,
+};
+
+/// SQLite's queue is always the table.
+const QUEUE: SyncQueue = SyncQueue::Table;
 
 const DIALECT: Dialect = Dialect {
     param: |n, _| format!("${n}"),
@@ -34,10 +39,6 @@ fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter) -> SqliteQuery<'q> {
         .bind(json_list(&f.sync_error_classes))
 }
 
-pub(super) fn json_list<T: Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).expect("a list of strings serializes")
-}
-
 pub(super) fn uuid_column(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> Result<Uuid> {
     let text: String = r.get(column);
     Uuid::parse_str(&text).map_err(|e| StoreError::Invalid {
@@ -53,7 +54,7 @@ pub async fn error_events(
     cursor: Option<ListCursor>,
     limit: i64,
 ) -> Result<Vec<ErrorEvent>> {
-    let sql = select::listing(&DIALECT);
+    let sql = select::listing(&DIALECT, &QUEUE);
     let rows = filter_binds(sqlx::query(&sql), filter)
         .bind(cursor.map(|c| ts(c.received_at)))
         .bind(cursor.map_or(0, |c| c.id))
@@ -66,19 +67,19 @@ pub async fn error_events(
 
 pub async fn lookup_ids(tx: &mut SqliteConnection, ids: &[Uuid]) -> Result<Vec<Candidate>> {
     let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let sql = select::lookup_ids(&DIALECT, "e.event_id IN (SELECT value FROM json_each($1))");
+    let sql = select::lookup_ids(&DIALECT, &QUEUE, "e.event_id IN (SELECT value FROM json_each($1))");
     let rows = sqlx::query(&sql).bind(json_list(&texts)).fetch_all(tx).await.map_err(q)?;
     rows.iter().map(|r| Ok(candidate(uuid_column(r, "event_id")?, r))).collect()
 }
 
 pub async fn lookup_filter(tx: &mut SqliteConnection, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
-    let sql = select::lookup_filter(&DIALECT);
+    let sql = select::lookup_filter(&DIALECT, &QUEUE);
     let rows = filter_binds(sqlx::query(&sql), f).bind(limit).fetch_all(tx).await.map_err(q)?;
     rows.iter().map(|r| Ok(candidate(uuid_column(r, "event_id")?, r))).collect()
 }
 
 pub async fn count_filter(tx: &mut SqliteConnection, f: &EventFilter) -> Result<i64> {
-    let sql = select::count_filter(&DIALECT);
+    let sql = select::count_filter(&DIALECT, &QUEUE);
     let row = filter_binds(sqlx::query(&sql), f).fetch_one(tx).await.map_err(q)?;
     Ok(row.get(0))
 }

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
-use super::reprocess::json_list;
-use super::{ts, SqliteStore};
+use super::text::{json_list, ts};
+use super::SqliteStore;
 use crate::domain::sync::{SyncErrorClass, SyncOutcome};
-use crate::store::sync::{logged_class, logged_detail as detail, AttemptRecord, Claim, ClaimedItem, Finish};
-use crate::store::{timed, Result, StoreError};
+use crate::store::error::{timed, Result, StoreError};
+use crate::store::work::{logged_class, logged_detail as detail, AttemptRecord, Claim, ClaimedItem, Finish};
 
 /// The one way into `sync_attempts` (as `sync_record_attempt()`): the event's `received_at` is
 /// copied for the end-to-end lag.

@@ -27,6 +27,14 @@ pub fn token_flags() -> Vec<String> {
     ]
 }
 
+/// [`start`] on `store`'s sync queue (`--sync-queue pgmq:<name>` for a pgmq store).
+pub fn start_q(store: &Store, url: &str, extra: &[&str]) -> Exporter {
+    let mut flags = crate::support::pgmq::flags(store);
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    start(url, &refs)
+}
+
 pub fn start(url: &str, extra: &[&str]) -> Exporter {
     let mut flags = token_flags();
     flags.extend(extra.iter().map(|s| s.to_string()));
@@ -149,7 +157,8 @@ pub fn code(a: &Answer) -> &str {
         .unwrap_or_else(|| panic!("not an error envelope: {} {}", a.status, a.text))
 }
 
-/// One reprocess item of sync_queue.
+/// One reprocess item of the sync queue (a pgmq message: `pending` while in the queue, `done`
+/// once archived).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueItem {
     pub event_id: String,
@@ -171,8 +180,18 @@ pub async fn reprocess_items(store: &Store) -> Vec<QueueItem> {
         requested_by: r("requested_by"),
         request_id: r("request_id"),
     };
+    let pgmq = match store.queue() {
+        webhook_health_exporter::store::SyncQueue::Pgmq(q) => format!(
+            "SELECT message->>'event_id' AS event_id, message->>'org_id' AS org_id, state,
+                    message->>'requested_by' AS requested_by, message->>'reprocess_request_id' AS request_id
+             FROM (SELECT msg_id, message, 'pending' AS state FROM pgmq.q_{q}
+                   UNION ALL SELECT msg_id, message, 'done' FROM pgmq.a_{q}) AS m
+             WHERE message->'reprocess' = 'true'::jsonb ORDER BY msg_id"
+        ),
+        _ => PG.to_string(),
+    };
     match store {
-        Store::Postgres(s) => sqlx::query(PG)
+        Store::Postgres(s) => sqlx::query(&pgmq)
             .fetch_all(s.pool())
             .await
             .unwrap()

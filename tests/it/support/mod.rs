@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod deno;
 pub mod endpoint;
 pub mod in_process;
+pub mod pgmq;
 pub mod prometheus;
 pub mod promql;
 pub mod proxy;
@@ -86,6 +87,30 @@ macro_rules! on_both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let (url, store, _dir) = $crate::support::fresh_sqlite().await;
+                $body(url, store).await;
+            }
+        }
+    };
+}
+
+/// Runs one async test body on every sync queue: the `sync_queue` table on both backends and a
+/// pgmq queue on PostgreSQL (the body reads `store.queue()` where its ground truth differs).
+macro_rules! on_every_queue {
+    ($(#[$meta:meta])* $name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let (url, store) = $crate::support::fresh_postgres().await;
+                $body(url, store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (url, store, _dir) = $crate::support::fresh_sqlite().await;
+                $body(url, store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pgmq() {
+                let (url, store) = $crate::support::pgmq::fresh_pgmq().await;
                 $body(url, store).await;
             }
         }
