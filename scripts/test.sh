@@ -9,6 +9,10 @@ scripts/install-test-deps.sh
 source scripts/ensure-postgres.sh
 
 cargo fmt --all -- --check
+# The house (issue #19): no import circle among src/'s files, no Rust file over 450 lines.
+python3 scripts/import-graph.py src --check
+find src tests examples -name '*.rs' -print0 | xargs -0 wc -l |
+  awk '$2 != "total" && $1 > 450 { print "over 450 lines: " $2 " (" $1 ")"; long = 1 } END { exit long }'
 cargo clippy --all-targets --locked -- -D warnings
 # The runner's own summary per binary, and one line for the whole suite at the end.
 log=$(mktemp)  # not a trap: ensure-postgres.sh's EXIT trap stops a throwaway cluster

@@ -24,6 +24,7 @@ mod dashboard_queries;
 mod dashboard_static;
 mod demo;
 mod edge_function;
+mod edge_function_deno;
 mod edge_function_hostile;
 mod exporter_hostile;
 mod exporter_role;
