@@ -37,12 +37,7 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(PgStore::open_lazy(url, opts)?))
         } else if url.starts_with("sqlite:") {
-            if let SyncQueue::Pgmq(name) = &opts.queue {
-                return Err(StoreError::Invalid {
-                    field: SyncQueue::OPTION,
-                    detail: format!("pgmq:{name} needs a PostgreSQL store; SQLite has only the sync_queue table (--sync-queue table)"),
-                });
-            }
+            opts.queue.check_sqlite()?;
             Ok(Store::Sqlite(SqliteStore::open_lazy(url, opts)?))
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(url)))

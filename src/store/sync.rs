@@ -6,19 +6,14 @@
 
 use super::error::Result;
 use super::handle::Store;
-use super::queue::{pgmq_work, SyncQueue};
 pub use super::work::{AttemptRecord, Claim, ClaimedItem, Finish};
 
 impl Store {
     /// Returns items whose lease ran out (logging each abandoned attempt), then claims up to
-    /// `claim.limit` waiting items for `claim.worker`. On pgmq: `pgmq.read`, the lease its
-    /// visibility timeout.
+    /// `claim.limit` waiting items for `claim.worker`, from the store's queue.
     pub async fn sync_claim(&self, claim: &Claim<'_>) -> Result<Vec<ClaimedItem>> {
         match self {
-            Store::Postgres(s) => match s.queue() {
-                SyncQueue::Table => super::postgres::sync::claim(s, claim).await,
-                SyncQueue::Pgmq(name) => pgmq_work::claim(s.pool(), s.timeout(), name, claim).await,
-            },
+            Store::Postgres(s) => s.queue().claim_pg(s.pool(), s.timeout(), claim).await,
             Store::Sqlite(s) => super::sqlite::sync::claim(s, claim).await,
         }
     }
@@ -27,24 +22,15 @@ impl Store {
     /// attempt no longer holds the item.
     pub async fn sync_finish(&self, item_id: i64, attempt: i32, finish: &Finish) -> Result<bool> {
         match self {
-            Store::Postgres(s) => match s.queue() {
-                SyncQueue::Table => super::postgres::sync::finish(s, item_id, attempt, finish).await,
-                SyncQueue::Pgmq(name) => {
-                    pgmq_work::finish(s.pool(), s.timeout(), name, item_id, attempt, finish).await
-                }
-            },
+            Store::Postgres(s) => s.queue().finish_pg(s.pool(), s.timeout(), item_id, attempt, finish).await,
             Store::Sqlite(s) => super::sqlite::sync::finish(s, item_id, attempt, finish).await,
         }
     }
 
-    /// Creates the store's pgmq queue unless it exists (the demo, the simulator); nothing for the
-    /// table, which the migrations create.
+    /// Creates the store's queue unless it exists (the demo, the simulator).
     pub async fn ensure_queue(&self) -> Result<()> {
         match self {
-            Store::Postgres(s) => match s.queue() {
-                SyncQueue::Pgmq(name) => pgmq_work::create(s.pool(), s.timeout(), name).await,
-                SyncQueue::Table => Ok(()),
-            },
+            Store::Postgres(s) => s.queue().ensure_pg(s.pool(), s.timeout()).await,
             Store::Sqlite(_) => Ok(()),
         }
     }

@@ -12,7 +12,6 @@ use super::error::{Result, StoreError};
 use super::handle::Store;
 use super::history::{LoggedAttempt, QueuedItem};
 use super::postgres::PgStore;
-use super::queue::{pgmq_work, SyncQueue};
 use super::sql;
 use super::sqlite::SqliteStore;
 use super::types::{NewEvent, NewLifecycleEvent, NewOrganization, NewQueueItem};
@@ -52,10 +51,7 @@ impl Bulk for PgStore {
         tx: &mut sqlx::Transaction<'static, Self::Db>,
         items: &[QueuedItem],
     ) -> Option<Ids> {
-        match self.queue() {
-            SyncQueue::Table => None,
-            SyncQueue::Pgmq(name) => Some(pgmq_work::insert_items(tx, name, items).await),
-        }
+        self.queue().insert_items_pg(tx, items).await
     }
 }
 

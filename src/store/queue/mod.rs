@@ -7,13 +7,17 @@
 pub mod pgmq;
 pub mod pgmq_work;
 pub mod table;
+mod table_work;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::{PgConnection, PgPool, SqliteConnection};
 use uuid::Uuid;
 
-use crate::store::error::Result;
+use crate::store::error::{Result, StoreError};
+use crate::store::history::QueuedItem;
+use crate::store::work::{Claim, ClaimedItem, Finish};
 
 /// `--sync-queue`: `table` (default) or `pgmq:<queue name>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,6 +139,72 @@ impl SyncQueue {
         requested_by: &str,
     ) -> Result<HashSet<Uuid>> {
         table::enqueue_reprocess_sqlite(tx, events, request_id, requested_by).await
+    }
+
+    /// SQLite has only the table: any other queue is a configuration error naming the option.
+    pub fn check_sqlite(&self) -> Result<()> {
+        match self {
+            SyncQueue::Table => Ok(()),
+            SyncQueue::Pgmq(name) => Err(StoreError::Invalid {
+                field: SyncQueue::OPTION,
+                detail: format!(
+                    "pgmq:{name} needs a PostgreSQL store; SQLite has only the sync_queue table (--sync-queue table)"
+                ),
+            }),
+        }
+    }
+
+    // ---- the writers' side (the simulator, the demo, the tests) on PostgreSQL ------------------
+
+    /// Claims up to `claim.limit` waiting items (lease-expired ones first, their attempts logged
+    /// as abandoned). On pgmq: `pgmq.read`, the lease its visibility timeout.
+    pub async fn claim_pg(
+        &self,
+        pool: &PgPool,
+        timeout: Duration,
+        claim: &Claim<'_>,
+    ) -> Result<Vec<ClaimedItem>> {
+        match self {
+            SyncQueue::Table => table_work::claim(pool, timeout, claim).await,
+            SyncQueue::Pgmq(name) => pgmq_work::claim(pool, timeout, name, claim).await,
+        }
+    }
+
+    /// Ends attempt `attempt` of item `item_id` and logs it; false when the attempt no longer
+    /// holds the item.
+    pub async fn finish_pg(
+        &self,
+        pool: &PgPool,
+        timeout: Duration,
+        item_id: i64,
+        attempt: i32,
+        finish: &Finish,
+    ) -> Result<bool> {
+        match self {
+            SyncQueue::Table => table_work::finish(pool, timeout, item_id, attempt, finish).await,
+            SyncQueue::Pgmq(name) => pgmq_work::finish(pool, timeout, name, item_id, attempt, finish).await,
+        }
+    }
+
+    /// Creates the queue unless it exists; the table comes with the migrations.
+    pub async fn ensure_pg(&self, pool: &PgPool, timeout: Duration) -> Result<()> {
+        match self {
+            SyncQueue::Table => Ok(()),
+            SyncQueue::Pgmq(name) => pgmq_work::create(pool, timeout, name).await,
+        }
+    }
+
+    /// Writes the simulator's items into a queue other than the table (which the bulk writer
+    /// fills with its rows); returns each item's id by event id.
+    pub async fn insert_items_pg(
+        &self,
+        tx: &mut PgConnection,
+        items: &[QueuedItem],
+    ) -> Option<std::result::Result<HashMap<String, i64>, sqlx::Error>> {
+        match self {
+            SyncQueue::Table => None,
+            SyncQueue::Pgmq(name) => Some(pgmq_work::insert_items(tx, name, items).await),
+        }
     }
 }
 
