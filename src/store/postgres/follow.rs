@@ -67,7 +67,7 @@ fn new_rows_cte(name: &str, table: &str, columns: &str, x: u8, xip: u8, limit: u
         "(tx_id, id) > (${x}::text::xid8, 0) AND tx_id < (SELECT pg_snapshot_xmax(s) FROM cur)
          AND tx_id <> ALL(ARRAY(SELECT pg_snapshot_xip(s) FROM cur))"
     ));
-    format!("{name} AS MATERIALIZED (SELECT * FROM ({ended} UNION ALL {begun}) AS u ORDER BY tx_id, id LIMIT ${limit})")
+    format!("{name} AS (SELECT * FROM ({ended} UNION ALL {begun}) AS u ORDER BY tx_id, id LIMIT ${limit})")
 }
 
 /// The CTEs the opening statement starts with, parameters from `$1` (see [`Follow::bind`]).
@@ -81,20 +81,22 @@ pub fn ctes() -> String {
     )
 }
 
-/// The select-list items that return the new rows, per log: its columns as arrays (one pass, so
-/// the arrays are aligned, one element per row; NULL when there is none), then the last row's
-/// `(tx_id, id)`; and the FROM items they come from.
+/// The select-list items that return the new rows, per log: its columns as arrays and the last
+/// row's `(tx_id, id)` (arrays compare element by element), all from one pass over its rows, so
+/// that the arrays are aligned, one element per row (NULL when there is none); and the FROM
+/// items they come from.
 pub fn columns() -> (String, String) {
     use crate::store::sql::{ATTEMPT_COLUMNS, EVENT_COLUMNS, LIFECYCLE_COLUMNS};
     let mut items = vec![];
     let mut from = vec![];
     for (cte, columns) in [("ev", EVENT_COLUMNS), ("at", ATTEMPT_COLUMNS), ("lc", LIFECYCLE_COLUMNS)] {
         let arrays: Vec<String> = columns.split(", ").map(|c| format!("array_agg({c}) AS {c}")).collect();
-        from.push(format!("(SELECT {} FROM {cte}) AS {cte}_arrays", arrays.join(", ")));
-        items.extend(columns.split(", ").map(|c| format!("{cte}_arrays.{c}")));
-        items.push(format!(
-            "(SELECT ARRAY[tx_id::text::bigint, id] FROM {cte} ORDER BY tx_id DESC, id DESC LIMIT 1)"
+        from.push(format!(
+            "(SELECT {}, max(ARRAY[tx_id::text::bigint, id]) AS last FROM {cte}) AS {cte}_arrays",
+            arrays.join(", ")
         ));
+        items.extend(columns.split(", ").map(|c| format!("{cte}_arrays.{c}")));
+        items.push(format!("{cte}_arrays.last"));
     }
     (items.join(", "), from.join(", "))
 }

@@ -79,16 +79,23 @@ pub async fn fresh_sqlite() -> (String, Store, tempfile::TempDir) {
 macro_rules! on_both_backends {
     ($(#[$meta:meta])* $name:ident, $body:path) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let (url, store) = $crate::support::fresh_postgres().await;
-                $body(url, store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (url, store, _dir) = $crate::support::fresh_sqlite().await;
-                $body(url, store).await;
-            }
+            backend_tests!($body);
+        }
+    };
+}
+
+/// The two test functions of [`on_both_backends`], shared with [`on_every_queue`].
+macro_rules! backend_tests {
+    ($body:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            let (url, store) = $crate::support::fresh_postgres().await;
+            $body(url, store).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            let (url, store, _dir) = $crate::support::fresh_sqlite().await;
+            $body(url, store).await;
         }
     };
 }
@@ -98,16 +105,7 @@ macro_rules! on_both_backends {
 macro_rules! on_every_queue {
     ($(#[$meta:meta])* $name:ident, $body:path) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let (url, store) = $crate::support::fresh_postgres().await;
-                $body(url, store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (url, store, _dir) = $crate::support::fresh_sqlite().await;
-                $body(url, store).await;
-            }
+            backend_tests!($body);
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn pgmq() {
                 let (url, store) = $crate::support::pgmq::fresh_pgmq().await;
