@@ -183,6 +183,12 @@ impl sqlx::Type<sqlx::Postgres> for EventKey {
     }
 }
 
+impl sqlx::postgres::PgHasArrayType for EventKey {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        <Uuid as sqlx::postgres::PgHasArrayType>::array_type_info()
+    }
+}
+
 impl<'r> sqlx::Decode<'r, sqlx::Postgres> for EventKey {
     fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
         <Uuid as sqlx::Decode<sqlx::Postgres>>::decode(value).map(EventKey)

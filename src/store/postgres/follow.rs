@@ -111,7 +111,7 @@ pub struct Followed {
 }
 
 /// Where a read from `from` stands after `rows` rows ending at `last`, in the transaction whose
-/// snapshot is `target` (as `read.rs` moves positions).
+/// snapshot is `target`: the one rule for the opening statement's rows and `read.rs`'s reads.
 pub fn batch<T>(
     from: &PgSnapshot,
     target: &PgSnapshot,
@@ -149,100 +149,58 @@ fn same_length(op: &str, lengths: &[usize]) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// One log's rows from its column arrays, the opening statement's columns from `$at` on, the
+/// fields in `sql`'s column order; evaluates to the rows and the column after them.
+macro_rules! rows_from_arrays {
+    ($row:expr, $at:expr, $op:literal, $ty:ident { $($field:ident: $t:ty),+ $(,)? }) => {{
+        let mut at = $at;
+        $(
+            let $field: Vec<$t> = array($row, at)?;
+            at += 1;
+        )+
+        let lengths = [$($field.len()),+];
+        same_length($op, &lengths)?;
+        $( let mut $field = $field.into_iter(); )+
+        let rows: Vec<$ty> =
+            (0..lengths[0]).map(|_| $ty { $($field: $field.next().expect("lengths checked")),+ }).collect();
+        (rows, at)
+    }};
+}
+
 /// Decodes the new rows from the opening statement's row, its columns from `at` on.
 pub fn decode(row: &PgRow, at: usize, follow: &Follow, target: &PgSnapshot) -> sqlx::Result<Followed> {
+    use chrono::{DateTime, Utc};
     let pos = |s: &PgSnapshot| Position::Postgres { read: s.clone(), pending: None };
     let limit = follow.limit;
 
-    let ids: Vec<uuid::Uuid> = array(row, at)?;
-    let orgs: Vec<String> = array(row, at + 1)?;
-    let received: Vec<chrono::DateTime<chrono::Utc>> = array(row, at + 2)?;
-    let outcomes: Vec<String> = array(row, at + 3)?;
-    let statuses: Vec<i32> = array(row, at + 4)?;
-    let reasons: Vec<Option<String>> = array(row, at + 5)?;
-    same_length(
-        "new webhook_events",
-        &[ids.len(), orgs.len(), received.len(), outcomes.len(), statuses.len(), reasons.len()],
-    )?;
-    let events: Vec<EventRow> = ids
-        .into_iter()
-        .zip(orgs)
-        .zip(received)
-        .zip(outcomes)
-        .zip(statuses)
-        .zip(reasons)
-        .map(|(((((id, org_id), received_at), outcome), http_status), rejection_reason)| EventRow {
-            event_id: EventKey(id),
-            org_id,
-            received_at,
-            outcome,
-            http_status,
-            rejection_reason,
-        })
-        .collect();
-    let events = batch(&follow.events, target, events, cursor(row, at + 6)?, limit);
+    let (events, at) = rows_from_arrays!(row, at, "new webhook_events", EventRow {
+        event_id: EventKey,
+        org_id: String,
+        received_at: DateTime<Utc>,
+        outcome: String,
+        http_status: i32,
+        rejection_reason: Option<String>,
+    });
+    let events = batch(&follow.events, target, events, cursor(row, at)?, limit);
 
-    let at = at + 7;
-    let ids: Vec<uuid::Uuid> = array(row, at)?;
-    let orgs: Vec<String> = array(row, at + 1)?;
-    let finished: Vec<chrono::DateTime<chrono::Utc>> = array(row, at + 2)?;
-    let outcomes: Vec<String> = array(row, at + 3)?;
-    let classes: Vec<Option<String>> = array(row, at + 4)?;
-    let statuses: Vec<Option<i32>> = array(row, at + 5)?;
-    let received: Vec<Option<chrono::DateTime<chrono::Utc>>> = array(row, at + 6)?;
-    same_length(
-        "new sync_attempts",
-        &[
-            ids.len(),
-            orgs.len(),
-            finished.len(),
-            outcomes.len(),
-            classes.len(),
-            statuses.len(),
-            received.len(),
-        ],
-    )?;
-    let attempts: Vec<AttemptRow> = ids
-        .into_iter()
-        .zip(orgs)
-        .zip(finished)
-        .zip(outcomes)
-        .zip(classes)
-        .zip(statuses)
-        .zip(received)
-        .map(|((((((id, org_id), finished_at), outcome), error_class), http_status), received_at)| {
-            AttemptRow {
-                event_id: EventKey(id),
-                org_id,
-                finished_at,
-                outcome,
-                error_class,
-                http_status,
-                received_at,
-            }
-        })
-        .collect();
-    let attempts = batch(&follow.attempts, target, attempts, cursor(row, at + 7)?, limit);
+    let (attempts, at) = rows_from_arrays!(row, at + 1, "new sync_attempts", AttemptRow {
+        event_id: EventKey,
+        org_id: String,
+        finished_at: DateTime<Utc>,
+        outcome: String,
+        error_class: Option<String>,
+        http_status: Option<i32>,
+        received_at: Option<DateTime<Utc>>,
+    });
+    let attempts = batch(&follow.attempts, target, attempts, cursor(row, at)?, limit);
 
-    let at = at + 8;
-    let occurred: Vec<chrono::DateTime<chrono::Utc>> = array(row, at)?;
-    let functions: Vec<String> = array(row, at + 1)?;
-    let types: Vec<String> = array(row, at + 2)?;
-    let reasons: Vec<Option<String>> = array(row, at + 3)?;
-    same_length("new edge_function_events", &[occurred.len(), functions.len(), types.len(), reasons.len()])?;
-    let lifecycle: Vec<LifecycleRow> = occurred
-        .into_iter()
-        .zip(functions)
-        .zip(types)
-        .zip(reasons)
-        .map(|(((occurred_at, function_name), event_type), shutdown_reason)| LifecycleRow {
-            occurred_at,
-            function_name,
-            event_type,
-            shutdown_reason,
-        })
-        .collect();
-    let lifecycle = batch(&follow.lifecycle, target, lifecycle, cursor(row, at + 4)?, limit);
+    let (lifecycle, at) = rows_from_arrays!(row, at + 1, "new edge_function_events", LifecycleRow {
+        occurred_at: DateTime<Utc>,
+        function_name: String,
+        event_type: String,
+        shutdown_reason: Option<String>,
+    });
+    let lifecycle = batch(&follow.lifecycle, target, lifecycle, cursor(row, at)?, limit);
 
     Ok(Followed {
         events: Some((pos(&follow.events), limit, events)),

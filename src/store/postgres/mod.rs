@@ -6,6 +6,7 @@
 //! whose path went silent without a FIN or RST, is closed instead of holding a pool slot forever.
 
 mod follow;
+mod opening;
 pub mod read;
 pub mod reprocess;
 pub mod snapshot;
@@ -32,6 +33,8 @@ pub struct PgStore {
     timeout: Duration,
     /// The sync queue its reads and the reprocessing API's writes use.
     queue: SyncQueue,
+    /// The refresh's opening statements for that queue, made once.
+    openings: std::sync::Arc<opening::Openings>,
 }
 
 type Check = dyn for<'c> Fn(
@@ -67,7 +70,8 @@ impl PgStore {
             .before_acquire(move |c, m| before(c, m))
             .after_release(move |c, m| after(c, m))
             .connect_lazy_with(connect);
-        Ok(PgStore { pool, timeout: opts.timeout, queue: opts.queue.clone() })
+        let openings = std::sync::Arc::new(opening::Openings::new(&opts.queue));
+        Ok(PgStore { pool, timeout: opts.timeout, queue: opts.queue.clone(), openings })
     }
 
     pub fn pool(&self) -> &PgPool {
