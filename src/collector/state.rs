@@ -7,12 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 mod exits;
+mod orgs;
 mod sync;
 
 use super::series::TimeSeries;
 use crate::domain::{status_label, Outcome, RejectionReason, UNKNOWN_ORG};
 use crate::snapshot::{Endpoint, OrgSnapshot, QueueSnapshot, WindowCounts};
 use crate::store::{EventAggregate, EventRow, OrgRow, QueueStat};
+use orgs::{FastMap, Orgs, Slot};
 use sync::{OpenEvents, OrgSync, SyncTotals};
 
 /// A configured time window for the `webhook_window_*` gauges.
@@ -47,10 +49,10 @@ struct Shown {
 
 #[derive(Debug, Default)]
 pub struct State {
-    /// Keyed by org label; shared `Arc<str>`s so that figures copy no text.
-    orgs: BTreeMap<Arc<str>, OrgState>,
+    /// By label; shared `Arc<str>`s so that figures copy no text.
+    orgs: Orgs<OrgState>,
     /// HTTP status labels, made once.
-    codes: HashMap<i32, Arc<str>>,
+    codes: FastMap<i32, Arc<str>>,
     /// Over all organizations: reasons and codes are told apart per org in the windows only (see
     /// docs/metrics.md, "The series budget").
     rejected_totals: BTreeMap<(RejectionReason, Arc<str>), u64>,
@@ -61,8 +63,15 @@ pub struct State {
     last_error_exit: Option<DateTime<Utc>>,
     sync_totals: SyncTotals,
     open: OpenEvents,
-    /// Stored org ids, made once (open events refer to them).
-    org_ids: HashMap<String, Arc<str>>,
+}
+
+/// The label a stored org id counts under: its own when configured, `_unknown` otherwise.
+fn label<'a>(endpoints: &HashMap<String, Arc<Endpoint>>, org_id: &'a str) -> &'a str {
+    if endpoints.contains_key(org_id) {
+        org_id
+    } else {
+        UNKNOWN_ORG
+    }
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -84,41 +93,42 @@ impl State {
             .collect();
         let changed = endpoints.len() != self.endpoints.len()
             || endpoints.keys().any(|org| !self.endpoints.contains_key(org));
+        self.orgs.forget_ids();
         for (org, endpoint) in &endpoints {
-            let state = self.orgs.entry(org.as_str().into()).or_default();
+            let slot = self.orgs.ensure(org);
             if self.endpoints.get(org) != Some(endpoint) {
-                state.shown = None;
+                self.orgs.get_mut(slot).shown = None;
             }
         }
         self.endpoints = endpoints;
         changed
     }
 
-    /// Forgets every figure read from events, before history is read again.
+    /// Forgets every figure read from events, before history is read again (and the open
+    /// events, which name orgs by slot).
     pub fn reset_events(&mut self) {
         self.orgs.clear();
+        self.open = OpenEvents::default();
         self.rejected_totals.clear();
         self.failed_totals.clear();
         for org in self.endpoints.keys() {
-            self.orgs.entry(org.as_str().into()).or_default();
+            self.orgs.ensure(org);
         }
     }
 
     fn org_label<'a>(&self, org_id: &'a str) -> &'a str {
-        if self.endpoints.contains_key(org_id) {
-            org_id
-        } else {
-            UNKNOWN_ORG
-        }
+        label(&self.endpoints, org_id)
     }
 
-    /// The state of the org a row belongs to (configured, or `_unknown`), made on first use.
+    /// The slot of the org a row belongs to (configured, or `_unknown`), made on first use.
+    fn slot(&mut self, org_id: &str) -> Slot {
+        let endpoints = &self.endpoints;
+        self.orgs.resolve(org_id, |id| label(endpoints, id))
+    }
+
     fn org_mut(&mut self, org_id: &str) -> &mut OrgState {
-        let label = self.org_label(org_id);
-        if !self.orgs.contains_key(label) {
-            self.orgs.insert(label.into(), OrgState::default());
-        }
-        self.orgs.get_mut(label).expect("inserted above")
+        let slot = self.slot(org_id);
+        self.orgs.get_mut(slot)
     }
 
     fn code(&mut self, http_status: i32) -> Arc<str> {
@@ -130,7 +140,8 @@ impl State {
         for a in aggregates {
             let n = a.count.max(0) as u64;
             let last = a.last_received_at.min(now);
-            self.add_totals(&a.org_id, &a.outcome, a.rejection_reason.as_deref(), a.http_status, n, last);
+            let slot = self.slot(&a.org_id);
+            self.add_totals(slot, &a.outcome, a.rejection_reason.as_deref(), a.http_status, n, last);
         }
     }
 
@@ -145,7 +156,8 @@ impl State {
             .map(|(_, n)| (*n).max(0) as u64)
             .sum();
         if kept > 0 {
-            let unknown = self.org_mut(UNKNOWN_ORG);
+            let slot = self.orgs.ensure(UNKNOWN_ORG);
+            let unknown = self.orgs.get_mut(slot);
             unknown.received_total += kept;
             unknown.shown = None;
         }
@@ -154,7 +166,8 @@ impl State {
     /// Adds rows to the window series only (their totals came from `apply_aggregates`).
     pub fn apply_recent(&mut self, rows: &[EventRow], window_start: i64) {
         for row in rows {
-            self.record_recent(row, window_start);
+            let slot = self.slot(&row.org_id);
+            self.record_recent(slot, row, window_start);
         }
     }
 
@@ -164,33 +177,27 @@ impl State {
     /// alert by the skew.
     pub fn apply_new(&mut self, rows: &[EventRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
+            let slot = self.slot(&row.org_id);
             let t = micros(row.received_at);
             if t > window_start && row.outcome == Outcome::Accepted.as_str() {
-                self.open_event(row.event_id, &row.org_id, t);
+                self.open_event(row.event_id, slot, t);
             }
             let last = row.received_at.min(now);
-            self.add_totals(
-                &row.org_id,
-                &row.outcome,
-                row.rejection_reason.as_deref(),
-                row.http_status,
-                1,
-                last,
-            );
-            self.record_recent(row, window_start);
+            self.add_totals(slot, &row.outcome, row.rejection_reason.as_deref(), row.http_status, 1, last);
+            self.record_recent(slot, row, window_start);
         }
     }
 
     fn add_totals(
         &mut self,
-        org_id: &str,
+        slot: Slot,
         outcome: &str,
         reason: Option<&str>,
         http_status: i32,
         n: u64,
         last: DateTime<Utc>,
     ) {
-        let org = self.org_mut(org_id);
+        let org = self.orgs.get_mut(slot);
         org.shown = None;
         org.received_total += n;
         let last = micros(last);
@@ -208,14 +215,14 @@ impl State {
         }
     }
 
-    fn record_recent(&mut self, row: &EventRow, window_start: i64) {
+    fn record_recent(&mut self, slot: Slot, row: &EventRow, window_start: i64) {
         let t = micros(row.received_at);
         if t <= window_start {
             return;
         }
         let outcome = Outcome::parse(&row.outcome);
         let code = (outcome == Some(Outcome::Rejected)).then(|| self.code(row.http_status));
-        let org = self.org_mut(&row.org_id);
+        let org = self.orgs.get_mut(slot);
         org.shown = None;
         org.recent_received.insert(t);
         match outcome {
@@ -278,7 +285,7 @@ impl State {
                 }
                 None => {
                     if label == UNKNOWN_ORG {
-                        self.org_mut(UNKNOWN_ORG);
+                        self.orgs.ensure(UNKNOWN_ORG);
                     }
                     queue.insert(label.clone(), QueueStat { org_id: label, ..q });
                 }
@@ -303,15 +310,19 @@ impl State {
         let now_us = micros(now);
         let endpoints = &self.endpoints;
         self.orgs
-            .iter_mut()
+            .sorted_mut()
             .map(|(label, org)| {
                 if let Some(shown) = org.shown.as_ref().filter(|s| (s.at..s.until).contains(&now_us)) {
                     return Arc::clone(&shown.figures);
                 }
                 let figures = org.figures(label, endpoints.get(&**label), now_us, windows);
+                let received = &mut org.recent_received;
                 let until = windows
                     .iter()
-                    .filter_map(|w| org.recent_received.first_after(now_us - w.micros).map(|t| t + w.micros))
+                    .enumerate()
+                    .filter_map(|(i, w)| received.first_in_window(i, now_us - w.micros).map(|t| t + w.micros))
+                    .min()
+                    .into_iter()
                     .chain(org.sync.next_expiry(now_us, windows))
                     .min()
                     .unwrap_or(i64::MAX);
@@ -350,7 +361,7 @@ impl State {
 
 impl OrgState {
     fn figures(
-        &self,
+        &mut self,
         label: &Arc<str>,
         endpoint: Option<&Arc<Endpoint>>,
         now_us: i64,
@@ -362,25 +373,26 @@ impl OrgState {
             received_total: self.received_total,
             windows: windows
                 .iter()
-                .map(|w| {
+                .enumerate()
+                .map(|(i, w)| {
                     let cutoff = now_us - w.micros;
                     let rejected_by_reason: Vec<_> = self
                         .recent_rejected
-                        .iter()
+                        .iter_mut()
                         .filter_map(|((r, code), s)| {
-                            let n = s.count_after(cutoff);
+                            let n = s.in_window(i, cutoff);
                             (n > 0).then(|| (*r, Arc::clone(code), n))
                         })
                         .collect();
                     WindowCounts {
                         window: Arc::clone(&w.label),
-                        received: self.recent_received.count_after(cutoff),
+                        received: self.recent_received.in_window(i, cutoff),
                         rejected: rejected_by_reason.iter().map(|(_, _, n)| n).sum(),
-                        failed: self.recent_failed.count_after(cutoff),
+                        failed: self.recent_failed.in_window(i, cutoff),
                         rejected_by_reason,
-                        synced: self.sync.synced.count_after(cutoff),
-                        given_up: self.sync.given_up.count_after(cutoff),
-                        unaccounted: self.sync.unaccounted.count_after(cutoff),
+                        synced: self.sync.synced.in_window(i, cutoff),
+                        given_up: self.sync.given_up.in_window(i, cutoff),
+                        unaccounted: self.sync.unaccounted.in_window(i, cutoff),
                     }
                 })
                 .collect(),

@@ -7,11 +7,12 @@
 //! is *unaccounted*, the silent divergence the exporter exists to catch. On a healthy pipeline only
 //! the events in the queue are tracked, so the per-refresh work follows the queue, not the history.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::orgs::{FastMap, Slot};
 use super::{micros, State, Window};
 use crate::collector::series::TimeSeries;
 use crate::domain::sync::{SyncErrorClass, SyncOutcome, LAG_BUCKETS};
@@ -32,13 +33,16 @@ pub(super) struct OrgSync {
 
 impl OrgSync {
     /// The earliest moment (µs) a count of one of the windows drops, after `now_us`.
-    pub(super) fn next_expiry(&self, now_us: i64, windows: &[Window]) -> Option<i64> {
-        [&self.synced, &self.given_up, &self.unaccounted]
-            .into_iter()
-            .flat_map(|s| {
-                windows.iter().filter_map(move |w| s.first_after(now_us - w.micros).map(|t| t + w.micros))
-            })
-            .min()
+    pub(super) fn next_expiry(&mut self, now_us: i64, windows: &[Window]) -> Option<i64> {
+        let mut next = None;
+        for s in [&mut self.synced, &mut self.given_up, &mut self.unaccounted] {
+            for (i, w) in windows.iter().enumerate() {
+                if let Some(t) = s.first_in_window(i, now_us - w.micros) {
+                    next = Some(next.map_or(t + w.micros, |n: i64| n.min(t + w.micros)));
+                }
+            }
+        }
+        next
     }
 
     pub(super) fn prune(&mut self, window_start: i64) {
@@ -51,7 +55,8 @@ impl OrgSync {
 /// An accepted event without a logged success.
 #[derive(Debug, Clone)]
 struct Open {
-    org_id: Arc<str>,
+    /// The org it counts under.
+    org: Slot,
     received: i64,
     given_up: bool,
 }
@@ -59,7 +64,7 @@ struct Open {
 /// Accepted events of the longest window not synced yet, by event id.
 #[derive(Debug, Default)]
 pub(super) struct OpenEvents {
-    events: HashMap<EventKey, Open>,
+    events: FastMap<EventKey, Open>,
 }
 
 /// Counters over all organizations, from the totals rollup and then from new rows.
@@ -122,7 +127,8 @@ impl State {
     /// Adds successes and give-ups to the window series only (their totals came with the rollup).
     pub fn apply_recent_attempts(&mut self, rows: &[AttemptRow], window_start: i64) {
         for row in rows {
-            self.record_recent_attempt(row, window_start);
+            let slot = self.slot(&row.org_id);
+            self.record_recent_attempt(slot, row, window_start);
         }
     }
 
@@ -130,6 +136,7 @@ impl State {
     pub fn apply_new_attempts(&mut self, rows: &[AttemptRow], window_start: i64, now: DateTime<Utc>) {
         for row in rows {
             let Some(outcome) = SyncOutcome::parse(&row.outcome) else { continue };
+            let slot = self.slot(&row.org_id);
             let code = self.code_label(row.http_status);
             let class = row.error_class.as_deref().map(SyncErrorClass::from_stored);
             *self.sync_totals.attempts.entry((outcome, class, code)).or_default() += 1;
@@ -141,7 +148,7 @@ impl State {
                         self.sync_totals.lag_sum += lag;
                     }
                     self.open.events.remove(&row.event_id);
-                    let org = self.org_mut(&row.org_id);
+                    let org = self.orgs.get_mut(slot);
                     org.shown = None;
                     let last = micros(row.finished_at.min(now));
                     org.sync.last_success = Some(org.sync.last_success.map_or(last, |l| l.max(last)));
@@ -153,11 +160,11 @@ impl State {
                 }
                 SyncOutcome::Retrying | SyncOutcome::Abandoned => {}
             }
-            self.record_recent_attempt(row, window_start);
+            self.record_recent_attempt(slot, row, window_start);
         }
     }
 
-    fn record_recent_attempt(&mut self, row: &AttemptRow, window_start: i64) {
+    fn record_recent_attempt(&mut self, slot: Slot, row: &AttemptRow, window_start: i64) {
         let t = micros(row.finished_at);
         if t <= window_start {
             return;
@@ -166,7 +173,7 @@ impl State {
         if !matches!(outcome, Some(SyncOutcome::Succeeded | SyncOutcome::GaveUp)) {
             return;
         }
-        let org = self.org_mut(&row.org_id);
+        let org = self.orgs.get_mut(slot);
         org.shown = None;
         match outcome {
             Some(SyncOutcome::Succeeded) => org.sync.synced.insert(t),
@@ -193,10 +200,8 @@ impl State {
     }
 
     /// An accepted event read as it committed: tracked until its success is logged.
-    pub(super) fn open_event(&mut self, event_id: EventKey, org_id: &str, received: i64) {
-        let org_id = self.org_ids.entry(org_id.to_string()).or_insert_with(|| org_id.into());
-        let org_id = Arc::clone(org_id);
-        self.open.events.insert(event_id, Open { org_id, received, given_up: false });
+    pub(super) fn open_event(&mut self, event_id: EventKey, org: Slot, received: i64) {
+        self.open.events.insert(event_id, Open { org, received, given_up: false });
     }
 
     /// Replaces the open events with the accepted `events` of the window that no success among
@@ -208,7 +213,8 @@ impl State {
         for row in events.iter().filter(|e| e.outcome == Outcome::Accepted.as_str()) {
             let t = micros(row.received_at);
             if t > window_start {
-                self.open_event(row.event_id, &row.org_id, t);
+                let slot = self.slot(&row.org_id);
+                self.open_event(row.event_id, slot, t);
             }
         }
         for a in attempts {
@@ -230,30 +236,20 @@ impl State {
     /// queue (`live`) nor given up: call it only when the attempt log has been read up to the
     /// same moment as `live`, or a success not read yet would count as a loss.
     pub fn set_live(&mut self, live: &[EventKey]) {
-        let live: HashSet<&EventKey> = live.iter().collect();
-        let mut lost: HashMap<Arc<str>, Vec<i64>> = HashMap::new();
+        let live: HashSet<&EventKey, foldhash::fast::RandomState> = live.iter().collect();
+        let mut lost: Vec<Vec<i64>> = vec![vec![]; self.orgs.len()];
         for (id, open) in &self.open.events {
             if !open.given_up && !live.contains(id) {
-                lost.entry(Arc::clone(&open.org_id)).or_default().push(open.received);
+                lost[open.org].push(open.received);
             }
         }
-        let mut by_label: HashMap<String, Vec<i64>> = HashMap::new();
-        for (org_id, times) in lost {
-            by_label.entry(self.org_label(&org_id).to_string()).or_default().extend(times);
-        }
-        for (label, org) in self.orgs.iter_mut() {
-            let mut times = by_label.remove(&**label).unwrap_or_default();
+        for (slot, _, org) in self.orgs.iter_mut() {
+            let times = &mut lost[slot];
             times.sort_unstable();
-            if !org.sync.unaccounted.equals(&times) {
-                org.sync.unaccounted = TimeSeries::from_sorted(times);
+            if !org.sync.unaccounted.equals(times) {
+                org.sync.unaccounted = TimeSeries::from_sorted(std::mem::take(times));
                 org.shown = None;
             }
-        }
-        for (label, mut times) in by_label {
-            times.sort_unstable();
-            let org = self.org_mut(&label);
-            org.sync.unaccounted = TimeSeries::from_sorted(times);
-            org.shown = None;
         }
     }
 
