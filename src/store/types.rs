@@ -132,7 +132,8 @@ pub struct OrgRow {
     pub active: bool,
 }
 
-/// Open sync-queue items of one organization: waiting (`pending`) and in flight (`processing`).
+/// Open sync-queue items of one organization: waiting (`pending`) and in flight (`processing`); a
+/// store may hand out several for one org, whose figures add up (`State::set_queue`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct QueueStat {
     pub org_id: String,

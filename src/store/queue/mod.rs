@@ -64,7 +64,8 @@ impl SyncQueue {
         }
     }
 
-    /// Open items per org, the columns of `QueueStat`; `now` the backend's clock.
+    /// Open items per org, the columns of `QueueStat` (an org may have several rows, to be summed);
+    /// `now` the backend's clock.
     pub fn stats_sql(&self, now: &str) -> String {
         match self {
             SyncQueue::Table => table::stats_sql(now),

@@ -13,21 +13,23 @@ use crate::domain::sync::SyncErrorClass;
 use crate::store::error::{reprocessing, Result};
 use crate::store::sqlite::text::{json_list, ts};
 
-/// Open items per org (the columns of `QueueStat`); `now` is the backend's current time (leases
-/// that ran out before it). One branch per state, each the predicate of a partial index
-/// (migrations 0001 and 0007), so the read follows the open items, not the queue's history.
+/// Open items per org (the columns of `QueueStat`), as rows to be summed per org (an org has a
+/// row per part it appears in); `now` is the backend's current time (leases that ran out before
+/// it). Each part is the predicate of a partial index (migrations 0001 and 0007), so the read
+/// follows the open items, not the queue's history, and the waiting items are counted from
+/// `sync_queue_waiting (org_id, enqueued_at)` alone, in its order: 0.3 ms for 2,100 items where
+/// one grouping of all open items' rows took 2.4 ms (run 9's profile).
 pub fn stats_sql(now: &str) -> String {
     format!(
-        "SELECT org_id, count(CASE WHEN state = 'pending' THEN 1 END) AS depth,
-                count(CASE WHEN state = 'pending' AND reprocess THEN 1 END) AS reprocess_depth,
-                min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest_enqueued_at,
-                count(CASE WHEN state = 'processing' THEN 1 END) AS in_flight,
-                count(CASE WHEN state = 'processing' AND lease_until < {now} THEN 1 END) AS lease_expired
-         FROM (SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'pending'
-               UNION ALL
-               SELECT org_id, state, reprocess, enqueued_at, lease_until FROM sync_queue WHERE state = 'processing')
-              AS q
-         GROUP BY org_id"
+        "SELECT org_id, count(*) AS depth, 0 AS reprocess_depth, min(enqueued_at) AS oldest_enqueued_at,
+                0 AS in_flight, 0 AS lease_expired
+         FROM sync_queue WHERE state = 'pending' GROUP BY org_id
+         UNION ALL
+         SELECT org_id, 0, count(*), NULL, 0, 0
+         FROM sync_queue WHERE reprocess AND state = 'pending' GROUP BY org_id
+         UNION ALL
+         SELECT org_id, 0, 0, NULL, count(*), count(CASE WHEN lease_until < {now} THEN 1 END)
+         FROM sync_queue WHERE state = 'processing' GROUP BY org_id"
     )
 }
 
