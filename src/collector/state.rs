@@ -63,7 +63,13 @@ pub struct State {
     last_error_exit: Option<DateTime<Utc>>,
     sync_totals: SyncTotals,
     open: OpenEvents,
+    /// The window start of the last pruning (µs).
+    pruned_to: i64,
 }
+
+/// Pruning frees memory only (windows count from their own start, whatever the series hold), and
+/// visiting every org's series was a twentieth of a busy refresh: at most once per this (µs).
+const PRUNE_EVERY: i64 = 10_000_000;
 
 /// The label a stored org id counts under: its own when configured, `_unknown` otherwise.
 fn label<'a>(endpoints: &HashMap<String, Arc<Endpoint>>, org_id: &'a str) -> &'a str {
@@ -252,8 +258,13 @@ impl State {
         self.orgs.values().map(|o| o.recent_received.count_after(window_start)).sum()
     }
 
-    /// Drops timestamps no window can count any more (no figure changes).
+    /// Drops timestamps no window can count any more (no figure changes), every
+    /// [`PRUNE_EVERY`] of window movement.
     pub fn prune(&mut self, window_start: i64) {
+        if window_start < self.pruned_to.saturating_add(PRUNE_EVERY) {
+            return;
+        }
+        self.pruned_to = window_start;
         self.prune_open(window_start);
         for org in self.orgs.values_mut() {
             org.sync.prune(window_start);
