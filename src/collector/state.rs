@@ -33,8 +33,20 @@ struct OrgState {
     recent_rejected: BTreeMap<(RejectionReason, Arc<str>), TimeSeries>,
     recent_failed: TimeSeries,
     sync: OrgSync,
+    /// Its open sync-queue items, as of the last refresh.
+    queue: Option<Queued>,
     /// The figures last shown, while they still hold: any row read clears it.
     shown: Option<Shown>,
+}
+
+/// An org's open sync-queue items (the figures of [`QueueStat`]).
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    depth: i64,
+    reprocess_depth: i64,
+    oldest_enqueued_at: Option<DateTime<Utc>>,
+    in_flight: i64,
+    lease_expired: i64,
 }
 
 /// Figures computed at `at` (µs) stay exact until `until`, when the oldest row a window counted
@@ -58,7 +70,6 @@ pub struct State {
     rejected_totals: BTreeMap<(RejectionReason, Arc<str>), u64>,
     failed_totals: BTreeMap<Arc<str>, u64>,
     endpoints: HashMap<String, Arc<Endpoint>>,
-    queue: HashMap<String, QueueStat>,
     exits: BTreeMap<(&'static str, bool), u64>,
     last_error_exit: Option<DateTime<Utc>>,
     sync_totals: SyncTotals,
@@ -120,10 +131,6 @@ impl State {
         for org in self.endpoints.keys() {
             self.orgs.ensure(org);
         }
-    }
-
-    fn org_label<'a>(&self, org_id: &'a str) -> &'a str {
-        label(&self.endpoints, org_id)
     }
 
     /// The slot of the org a row belongs to (configured, or `_unknown`), made on first use.
@@ -278,31 +285,35 @@ impl State {
     }
 
     /// Queue figures per org label: items of orgs that are not configured (or not active) are
-    /// folded under `_unknown`, as their events are.
+    /// folded under `_unknown`, as their events are, and an org's several rows add up.
     pub fn set_queue(&mut self, stats: Vec<QueueStat>) {
-        let mut queue: HashMap<String, QueueStat> = HashMap::new();
+        for org in self.orgs.values_mut() {
+            org.queue = None;
+        }
         for q in stats {
-            let label = self.org_label(&q.org_id).to_string();
-            match queue.get_mut(&label) {
-                Some(f) => {
-                    f.depth += q.depth;
-                    f.reprocess_depth += q.reprocess_depth;
-                    f.in_flight += q.in_flight;
-                    f.lease_expired += q.lease_expired;
-                    f.oldest_enqueued_at = match (f.oldest_enqueued_at, q.oldest_enqueued_at) {
+            let slot = self.slot(&q.org_id);
+            let add = Queued {
+                depth: q.depth,
+                reprocess_depth: q.reprocess_depth,
+                oldest_enqueued_at: q.oldest_enqueued_at,
+                in_flight: q.in_flight,
+                lease_expired: q.lease_expired,
+            };
+            let queue = &mut self.orgs.get_mut(slot).queue;
+            *queue = Some(match *queue {
+                None => add,
+                Some(f) => Queued {
+                    depth: f.depth + add.depth,
+                    reprocess_depth: f.reprocess_depth + add.reprocess_depth,
+                    oldest_enqueued_at: match (f.oldest_enqueued_at, add.oldest_enqueued_at) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
-                    };
-                }
-                None => {
-                    if label == UNKNOWN_ORG {
-                        self.orgs.ensure(UNKNOWN_ORG);
-                    }
-                    queue.insert(label.clone(), QueueStat { org_id: label, ..q });
-                }
-            }
+                    },
+                    in_flight: f.in_flight + add.in_flight,
+                    lease_expired: f.lease_expired + add.lease_expired,
+                },
+            });
         }
-        self.queue = queue;
     }
 
     /// Rejected payloads over all organizations, by reason and code, since the store began.
@@ -349,13 +360,13 @@ impl State {
     }
 
     /// Queue figures of the orgs with pending items, as of `now`, sorted by org.
-    pub fn queue_snapshots(&self, now: DateTime<Utc>) -> Vec<QueueSnapshot> {
-        let mut queues: Vec<QueueSnapshot> = self
-            .queue
-            .iter()
+    pub fn queue_snapshots(&mut self, now: DateTime<Utc>) -> Vec<QueueSnapshot> {
+        self.orgs
+            .sorted_mut()
+            .filter_map(|(label, org)| Some((label, org.queue?)))
             .filter(|(_, q)| q.depth > 0 || q.in_flight > 0)
             .map(|(label, q)| QueueSnapshot {
-                org: label.as_str().into(),
+                org: label.to_string(),
                 depth: q.depth.max(0) as u64,
                 reprocess_depth: q.reprocess_depth.max(0) as u64,
                 in_flight: q.in_flight.max(0) as u64,
@@ -364,9 +375,7 @@ impl State {
                     .oldest_enqueued_at
                     .map(|t| ((now - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)),
             })
-            .collect();
-        queues.sort_by(|a, b| a.org.cmp(&b.org));
-        queues
+            .collect()
     }
 }
 
