@@ -107,9 +107,10 @@ const QUEUE: [Descriptor; 5] = [
 ];
 
 /// One organization's sample lines, family after family: family `f` is `text[ends[f-1]..ends[f]]`.
-#[derive(Debug)]
+/// Without figures, nothing is written yet.
+#[derive(Debug, Default)]
 struct Block {
-    figures: Arc<OrgSnapshot>,
+    figures: Option<Arc<OrgSnapshot>>,
     text: String,
     ends: [usize; TRAFFIC.len()],
 }
@@ -124,12 +125,13 @@ impl Block {
 /// The blocks of the organizations of the last scrape.
 #[derive(Debug, Default)]
 pub(super) struct OrgCache {
-    blocks: FastMap<Arc<str>, Block>,
+    /// One per organization, in the order of the last scrape's: found by position, as the set of
+    /// organizations seldom changes (looking ten thousand of them up by name was a tenth of a
+    /// scrape's encoding).
+    blocks: Vec<Block>,
     /// Each family's samples over all orgs, kept for their capacity.
     families: [String; TRAFFIC.len()],
 }
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl OrgCache {
     /// Appends every per-organization family to `out`.
@@ -140,27 +142,24 @@ impl OrgCache {
         queues: &[QueueSnapshot],
         format: Format,
     ) {
-        if self.blocks.len() > orgs.len() {
-            let current: std::collections::HashSet<&str> = orgs.iter().map(|o| &*o.org).collect();
-            self.blocks.retain(|org, _| current.contains(&**org));
-        }
+        self.align(orgs);
         // A stale org's block is written again into its old buffer (no allocation per org).
-        let mut stale: Vec<(&Arc<OrgSnapshot>, String)> = vec![];
-        for o in orgs {
-            if !self.blocks.get(&*o.org).is_some_and(|b| Arc::ptr_eq(&b.figures, o)) {
-                stale.push((o, self.blocks.remove(&*o.org).map(|b| b.text).unwrap_or_default()));
+        let mut stale: Vec<(usize, &Arc<OrgSnapshot>, String)> = vec![];
+        for (i, (o, b)) in orgs.iter().zip(&mut self.blocks).enumerate() {
+            if !b.figures.as_ref().is_some_and(|f| Arc::ptr_eq(f, o)) {
+                stale.push((i, o, std::mem::take(&mut b.text)));
             }
         }
-        for b in blocks(stale) {
-            self.blocks.insert(Arc::clone(&b.figures.org), b);
+        let at: Vec<usize> = stale.iter().map(|(i, _, _)| *i).collect();
+        for (i, b) in at.into_iter().zip(blocks(stale.into_iter().map(|(_, o, text)| (o, text)).collect())) {
+            self.blocks[i] = b;
         }
         // Org by org, each block read once from start to end into the family it belongs to: a
         // family-by-family pass over a thousand blocks touched each of them twelve times.
         for family in &mut self.families {
             family.clear();
         }
-        for o in orgs {
-            let b = &self.blocks[&*o.org];
+        for b in &self.blocks {
             for (f, family) in self.families.iter_mut().enumerate() {
                 family.push_str(b.family(f));
             }
@@ -173,6 +172,24 @@ impl OrgCache {
             }
         }
         write_queues(out, queues, &headers.queue);
+    }
+
+    /// Puts the blocks in the order of `orgs` (a block per org; an org's block by its name when
+    /// the organizations changed).
+    fn align(&mut self, orgs: &[Arc<OrgSnapshot>]) {
+        let org = |b: &Block| b.figures.as_ref().map(|f| Arc::clone(&f.org));
+        let aligned = self.blocks.len() == orgs.len()
+            && self
+                .blocks
+                .iter()
+                .zip(orgs)
+                .all(|(b, o)| org(b).is_some_and(|l| Arc::ptr_eq(&l, &o.org) || l == o.org));
+        if aligned {
+            return;
+        }
+        let mut old: HashMap<Arc<str>, Block> =
+            self.blocks.drain(..).filter_map(|b| Some((org(&b)?, b))).collect();
+        self.blocks = orgs.iter().map(|o| old.remove(&*o.org).unwrap_or_default()).collect();
     }
 }
 
@@ -263,7 +280,7 @@ fn block(o: &Arc<OrgSnapshot>, mut text: String) -> Block {
         sample(&mut text, "webhook_sync_last_success_timestamp_seconds", &[("org", org)], t);
     }
     end(&text, 11);
-    Block { figures: Arc::clone(o), text, ends }
+    Block { figures: Some(Arc::clone(o)), text, ends }
 }
 
 fn write_queues(out: &mut String, queues: &[QueueSnapshot], headers: &[String; QUEUE.len()]) {
@@ -389,6 +406,34 @@ mod tests {
         let mut out = String::new();
         sample(&mut out, "m", &[("org", "a\"b\\c\nd"), ("w", "1h")], Value::Float(1.5));
         assert_eq!(out, "m{org=\"a\\\"b\\\\c\\nd\",w=\"1h\"} 1.5\n");
+    }
+
+    /// Blocks are found by position: organizations coming, going and changing figures between
+    /// scrapes give the same text as a cache that starts empty.
+    #[test]
+    fn cached_blocks_follow_the_organizations() {
+        let org = |name: &str, n: u64| {
+            Arc::new(OrgSnapshot {
+                org: name.into(),
+                endpoint: None,
+                received_total: n,
+                windows: vec![],
+                last_received: None,
+                last_synced: None,
+            })
+        };
+        let (a, b, c) = (org("a", 1), org("b", 2), org("c", 3));
+        let mut cache = OrgCache::default();
+        for orgs in
+            [vec![a.clone(), b.clone()], vec![a.clone(), c.clone(), b.clone()], vec![org("a", 5), b], vec![c]]
+        {
+            let (mut cached, mut fresh) = (String::new(), String::new());
+            cache.write(&mut cached, &orgs, &[], Format::OpenMetrics);
+            OrgCache::default().write(&mut fresh, &orgs, &[], Format::OpenMetrics);
+            assert_eq!(cached, fresh);
+            let names: Vec<&str> = orgs.iter().map(|o| &*o.org).collect();
+            assert!(names.iter().all(|n| cached.contains(&format!("org=\"{n}\""))), "{cached}");
+        }
     }
 
     #[test]
