@@ -32,14 +32,18 @@ impl<T> Default for Orgs<T> {
 }
 
 impl<T: Default> Orgs<T> {
-    /// The slot of stored org id `org_id`; `label` names the org it counts under when it is met
-    /// for the first time.
+    /// The slot of stored org id `org_id`; `label` names the org it counts under. Only ids that
+    /// count under their own name are remembered: ids folded under another label come from
+    /// whoever writes the logs (an unknown org's payloads), and must not grow the map.
     pub(crate) fn resolve<'a>(&mut self, org_id: &'a str, label: impl FnOnce(&'a str) -> &'a str) -> Slot {
         if let Some(slot) = self.by_id.get(org_id) {
             return *slot;
         }
-        let slot = self.ensure(label(org_id));
-        self.by_id.insert(org_id.into(), slot);
+        let label = label(org_id);
+        let slot = self.ensure(label);
+        if label == org_id {
+            self.by_id.insert(org_id.into(), slot);
+        }
         slot
     }
 
@@ -121,6 +125,7 @@ mod tests {
         let stray = orgs.resolve("stray", |_| "_unknown");
         let other = orgs.resolve("other-stray", |_| "_unknown");
         assert_eq!(stray, other);
+        assert_eq!(orgs.by_id.len(), 1, "only ids under their own name are remembered");
         assert_ne!(a, stray);
         assert_eq!(orgs.resolve("acme", |_| panic!("resolved already")), a);
         *orgs.get_mut(a) += 2;
