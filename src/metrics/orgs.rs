@@ -116,6 +116,11 @@ struct Block {
 }
 
 impl Block {
+    /// Whether it was written from these very figures.
+    fn shows(&self, figures: &Arc<OrgSnapshot>) -> bool {
+        self.figures.as_ref().is_some_and(|f| Arc::ptr_eq(f, figures))
+    }
+
     fn family(&self, f: usize) -> &str {
         let start = if f == 0 { 0 } else { self.ends[f - 1] };
         &self.text[start..self.ends[f]]
@@ -143,17 +148,7 @@ impl OrgCache {
         format: Format,
     ) {
         self.align(orgs);
-        // A stale org's block is written again into its old buffer (no allocation per org).
-        let mut stale: Vec<(usize, &Arc<OrgSnapshot>, String)> = vec![];
-        for (i, (o, b)) in orgs.iter().zip(&mut self.blocks).enumerate() {
-            if !b.figures.as_ref().is_some_and(|f| Arc::ptr_eq(f, o)) {
-                stale.push((i, o, std::mem::take(&mut b.text)));
-            }
-        }
-        let at: Vec<usize> = stale.iter().map(|(i, _, _)| *i).collect();
-        for (i, b) in at.into_iter().zip(blocks(stale.into_iter().map(|(_, o, text)| (o, text)).collect())) {
-            self.blocks[i] = b;
-        }
+        rewrite_stale(&mut self.blocks, orgs);
         // Org by org, each block read once from start to end into the family it belongs to: a
         // family-by-family pass over a thousand blocks touched each of them twelve times.
         for family in &mut self.families {
@@ -177,37 +172,40 @@ impl OrgCache {
     /// Puts the blocks in the order of `orgs` (a block per org; an org's block by its name when
     /// the organizations changed).
     fn align(&mut self, orgs: &[Arc<OrgSnapshot>]) {
-        let org = |b: &Block| b.figures.as_ref().map(|f| Arc::clone(&f.org));
         let aligned = self.blocks.len() == orgs.len()
-            && self
-                .blocks
-                .iter()
-                .zip(orgs)
-                .all(|(b, o)| org(b).is_some_and(|l| Arc::ptr_eq(&l, &o.org) || l == o.org));
+            && self.blocks.iter().zip(orgs).all(|(b, o)| {
+                b.figures.as_ref().is_some_and(|f| Arc::ptr_eq(&f.org, &o.org) || f.org == o.org)
+            });
         if aligned {
             return;
         }
         let mut old: HashMap<Arc<str>, Block> =
-            self.blocks.drain(..).filter_map(|b| Some((org(&b)?, b))).collect();
+            self.blocks.drain(..).filter_map(|b| Some((Arc::clone(&b.figures.as_ref()?.org), b))).collect();
         self.blocks = orgs.iter().map(|o| old.remove(&*o.org).unwrap_or_default()).collect();
     }
 }
 
-/// The blocks of organizations whose figures moved: on two threads when there are many (a busy
+/// Writes again, in place and into its old buffer (no allocation per org), the block of each org
+/// whose figures moved (`blocks` aligned with `orgs`): on two threads when there are many (a busy
 /// scrape has most of a thousand), which halves the time on the two cores the exporter is sized for.
-fn blocks(mut stale: Vec<(&Arc<OrgSnapshot>, String)>) -> Vec<Block> {
+fn rewrite_stale(blocks: &mut [Block], orgs: &[Arc<OrgSnapshot>]) {
     const TWO_THREADS_FROM: usize = 64;
-    if stale.len() < TWO_THREADS_FROM {
-        return stale.into_iter().map(|(o, text)| block(o, text)).collect();
+    fn rewrite(blocks: &mut [Block], orgs: &[Arc<OrgSnapshot>]) {
+        for (b, o) in blocks.iter_mut().zip(orgs) {
+            if !b.shows(o) {
+                *b = block(o, std::mem::take(&mut b.text));
+            }
+        }
     }
-    let second = stale.split_off(stale.len() / 2);
+    if blocks.iter().zip(orgs).filter(|(b, o)| !b.shows(o)).count() < TWO_THREADS_FROM {
+        return rewrite(blocks, orgs);
+    }
+    let (first, second) = blocks.split_at_mut(blocks.len() / 2);
+    let (first_orgs, second_orgs) = orgs.split_at(first.len());
     std::thread::scope(|s| {
-        let other = s.spawn(|| stale.into_iter().map(|(o, text)| block(o, text)).collect::<Vec<_>>());
-        let mine: Vec<Block> = second.into_iter().map(|(o, text)| block(o, text)).collect();
-        let mut all = other.join().expect("encoding organizations panicked");
-        all.extend(mine);
-        all
-    })
+        s.spawn(|| rewrite(first, first_orgs));
+        rewrite(second, second_orgs);
+    });
 }
 
 /// An org's block, written into `text` (a buffer to reuse: cleared first).

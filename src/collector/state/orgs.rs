@@ -94,8 +94,8 @@ impl<T> Orgs<T> {
     }
 
     /// Every org with its slot, in slot order.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (Slot, &Arc<str>, &mut T)> {
-        self.slots.iter_mut().enumerate().map(|(slot, (label, state))| (slot, &*label, state))
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (Slot, &mut T)> {
+        self.values_mut().enumerate()
     }
 
     /// Every org in label order.

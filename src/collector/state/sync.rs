@@ -243,7 +243,7 @@ impl State {
                 lost[open.org].push(open.received);
             }
         }
-        for (slot, _, org) in self.orgs.iter_mut() {
+        for (slot, org) in self.orgs.iter_mut() {
             let times = &mut lost[slot];
             times.sort_unstable();
             if !org.sync.unaccounted.equals(times) {
