@@ -7,8 +7,8 @@
 --
 -- The columns are those of the migrations (0001, 0007, 0008). What partitioning changes: every
 -- unique constraint must include the partition key, so the primary keys are (id, received_at) and
--- (id, finished_at), and event_id is unique per received_at only (see the docs: the reference
--- Edge Function's ON CONFLICT (event_id) needs it unique). Partitions are yours to create, e.g.
+-- (id, finished_at), and event_id is unique per received_at only (a writer cannot decide duplicates
+-- by ON CONFLICT (event_id); the reference Edge Function locks the id and looks it up instead). Partitions are yours to create, e.g.
 --   CREATE TABLE webhook_events_2026_12_02 PARTITION OF webhook_events
 --       FOR VALUES FROM ('2026-12-02') TO ('2026-12-03');
 -- or with pg_partman: SELECT partman.create_parent('public.webhook_events', 'received_at', '1 day');

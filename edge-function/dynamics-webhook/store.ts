@@ -41,10 +41,15 @@ export class PgStore implements EventSink {
   async accept(row: EventRow): Promise<"accepted" | "duplicate"> {
     return await refusedAsJsonb(row, (cols) =>
       this.sql.begin(async (tx) => {
-        // ON CONFLICT instead of catching the unique violation: the transaction stays usable and a
-        // concurrent first delivery is waited for, then seen.
-        const inserted = await insertEvent(tx, row, cols, true);
-        if (inserted.length === 0) return "duplicate" as const;
+        // Decided by a lock per event id and a lookup, not ON CONFLICT (event_id): a partitioned
+        // webhook_events (docs/log-store.md) has no unique key on event_id alone to name. A
+        // concurrent first delivery holds the lock until it commits (or rolls back); the lookup,
+        // a statement of its own under READ COMMITTED, then sees its row.
+        await tx`SELECT pg_advisory_xact_lock(
+                   hashtextextended('dynamics-webhook accept ' || ${row.eventId}::text, 0))`;
+        const seen = await tx`SELECT 1 FROM webhook_events WHERE event_id = ${row.eventId} LIMIT 1`;
+        if (seen.length > 0) return "duplicate" as const;
+        await insertEvent(tx, row, cols);
         if (this.pgmqQueue === null) {
           await tx`INSERT INTO sync_queue (org_id, event_id) VALUES (${cols.orgId}, ${row.eventId})`;
         } else {
@@ -58,7 +63,7 @@ export class PgStore implements EventSink {
   }
 
   async record(row: EventRow): Promise<void> {
-    await refusedAsJsonb(row, (cols) => insertEvent(this.sql, row, cols, false));
+    await refusedAsJsonb(row, (cols) => insertEvent(this.sql, row, cols));
   }
 
   /** One edge_function_events row (the function's own lifecycle, best-effort). */
@@ -94,7 +99,6 @@ function insertEvent(
   sql: postgres.Sql | postgres.TransactionSql,
   row: EventRow,
   c: Columns,
-  skipDuplicate: boolean,
 ) {
   // received_at is the database's now(), the clock the exporter's windows are counted against.
   // The payload goes as text cast to jsonb: the body itself, not a re-serialization of it.
@@ -103,6 +107,5 @@ function insertEvent(
         error_detail, correlation_id, entity_name, message_name, payload, payload_raw)
     VALUES (${row.eventId}, ${c.orgId}, ${row.outcome}, ${row.httpStatus}, ${row.rejectionReason},
         ${c.errorDetail}, ${c.correlationId}, ${c.entityName}, ${c.messageName},
-        ${c.payloadJson}::text::jsonb, ${c.payloadRaw})
-    ${skipDuplicate ? sql`ON CONFLICT (event_id) DO NOTHING RETURNING id` : sql``}`;
+        ${c.payloadJson}::text::jsonb, ${c.payloadRaw})`;
 }

@@ -55,11 +55,11 @@ fn the_function_speaks_the_documented_vocabulary() {
     }
 }
 
-const KEY: &str = "current-key";
+pub(crate) const KEY: &str = "current-key";
 const PREVIOUS_KEY: &str = "previous-key";
 
 /// A Dataverse webhook body (RemoteExecutionContext), a new delivery for each `request_id`.
-fn context(message: &str, request_id: uuid::Uuid) -> Value {
+pub(crate) fn context(message: &str, request_id: uuid::Uuid) -> Value {
     json!({
         "BusinessUnitId": "3a277578-5996-e711-80e4-00155d0e1e16",
         "CorrelationId": "b374239d-4233-41a9-8b17-a3d1d8e2f1a1",
@@ -102,7 +102,7 @@ impl Case {
 }
 
 /// A request as Dataverse makes it: POST, JSON, its headers; the key as auth type HttpHeader.
-async fn post(
+pub(crate) async fn post(
     function: &EdgeFunction,
     path: &str,
     key: Option<&str>,
@@ -137,7 +137,7 @@ fn shows_rejections(page: &str, org: &str, reason: &str, code: u16, n: f64) -> b
     support::metric(page, &window) == Some(n) && support::metric(page, &total).is_some_and(|t| t >= n)
 }
 
-async fn exec(pool: &PgPool, sql: &str) {
+pub(crate) async fn exec(pool: &PgPool, sql: &str) {
     sqlx::query(sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 

@@ -26,6 +26,7 @@ mod demo;
 mod edge_function;
 mod edge_function_deno;
 mod edge_function_hostile;
+mod edge_function_partitioned;
 mod exporter_hostile;
 mod exporter_role;
 mod failure_counting;
