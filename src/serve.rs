@@ -22,6 +22,7 @@ pub async fn run(
     let connect = ConnectOptions {
         timeout: settings.store_timeout,
         queue: settings.sync_queue.clone(),
+        unaccounted_horizon: settings.collector.unaccounted_horizon(),
         ..ConnectOptions::default()
     };
     let store = Store::open_lazy(&settings.database_url, &connect)?;

@@ -34,7 +34,7 @@ struct EventOut {
 #[derive(Debug, Serialize)]
 struct SyncFailureOut {
     state: SyncState,
-    error_class: String,
+    error_class: Option<String>,
     http_status: Option<i32>,
     attempts: i32,
     last_error: Option<String>,
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(field_names(&event), schema_properties("/components/schemas/Event/properties"));
         let failure = super::SyncFailureOut {
             state: SyncState::GivenUp,
-            error_class: String::new(),
+            error_class: None,
             http_status: None,
             attempts: 0,
             last_error: None,
@@ -255,7 +255,7 @@ mod tests {
             ("/SyncErrorClass/enum", json!(classes)),
             (
                 "/Event/properties/sync_failure/properties/state/enum",
-                json!([SyncState::GivenUp, SyncState::Abandoned]),
+                json!([SyncState::GivenUp, SyncState::Abandoned, SyncState::Unaccounted]),
             ),
         ] {
             assert_eq!(schemas.pointer(pointer).unwrap(), &want, "{pointer}");

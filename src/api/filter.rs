@@ -83,7 +83,10 @@ pub fn parse_stage(field: &str, stage: &str) -> Result<Stage, ApiError> {
     Stage::parse(stage).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_stage",
-            format!("{field} must be webhook (refused by the webhook) or sync (given up by the portal sync)"),
+            format!(
+                "{field} must be webhook (refused by the webhook), sync (given up by the portal sync) \
+                 or unaccounted (accepted, and nothing became of it)"
+            ),
         )
     })
 }

@@ -59,6 +59,14 @@ impl Default for CollectorConfig {
     }
 }
 
+impl CollectorConfig {
+    /// The longest window: how far back accepted events are tracked until they are synced.
+    pub fn unaccounted_horizon(&self) -> Duration {
+        let micros = self.windows.iter().map(|w| w.micros).max().unwrap_or(0);
+        Duration::from_micros(micros.max(0) as u64)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Progress {
     /// None until history has been read (and again when it must be read anew).

@@ -60,6 +60,13 @@ impl Store {
         }
     }
 
+    /// Accepted events received since this moment count as unaccounted for when nothing became of
+    /// them (see `ConnectOptions::unaccounted_horizon`).
+    pub fn unaccounted_since(&self) -> chrono::DateTime<chrono::Utc> {
+        let horizon = each!(self, s => s.unaccounted_horizon());
+        chrono::Utc::now() - chrono::Duration::from_std(horizon).unwrap_or(chrono::Duration::MAX)
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Store::Postgres(_) => Backend::Postgres,

@@ -32,6 +32,9 @@ pub struct ConnectOptions {
     pub application_name: String,
     /// The sync queue (`--sync-queue`): the `sync_queue` table, or a pgmq queue (PostgreSQL).
     pub queue: SyncQueue,
+    /// How far back the reprocessing API finds accepted events unaccounted for: the collector's
+    /// longest window, the horizon of `webhook_sync_window_events_unaccounted`.
+    pub unaccounted_horizon: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -42,6 +45,7 @@ impl Default for ConnectOptions {
             timeout: Duration::from_secs(10),
             application_name: "webhook-health-exporter".into(),
             queue: SyncQueue::Table,
+            unaccounted_horizon: Duration::from_secs(24 * 3600),
         }
     }
 }

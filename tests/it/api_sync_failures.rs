@@ -153,8 +153,9 @@ async fn listing_and_reprocessing(url: String, store: Store) {
     }
 
     // Reprocessing by id: sync failures are enqueued; open items are already pending (the
-    // abandoned one comes back with the next claim); synced or never-queued events are not
-    // eligible.
+    // abandoned one comes back with the next claim); synced events are not eligible (the
+    // seeded accepted ones are synced; one that never reached the queue is unaccounted for and
+    // eligible: api_unaccounted.rs).
     let missing = Uuid::new_v4();
     let asked = [
         (f.given_up, "enqueued"),

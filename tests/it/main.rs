@@ -18,6 +18,7 @@ mod api_race;
 mod api_reprocess;
 mod api_schemathesis;
 mod api_sync_failures;
+mod api_unaccounted;
 mod collector_exactness;
 mod counters_survive;
 mod dashboard_queries;

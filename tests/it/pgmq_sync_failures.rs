@@ -62,8 +62,15 @@ async fn pgmq_sync_failures_are_listed_reprocessed_and_resolved() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     let f = listed[0].sync_failure.as_ref().unwrap();
     assert_eq!(
-        (listed[0].event_id, f.state, f.error_class.as_str(), f.http_status, f.attempts, f.worker.as_deref()),
-        (failed, SyncState::GivenUp, "portal_rejected", Some(400), 1, Some("w1"))
+        (
+            listed[0].event_id,
+            f.state,
+            f.error_class.as_deref(),
+            f.http_status,
+            f.attempts,
+            f.worker.as_deref()
+        ),
+        (failed, SyncState::GivenUp, Some("portal_rejected"), Some(400), 1, Some("w1"))
     );
     assert!(f.given_up_at.is_some());
 

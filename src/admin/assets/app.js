@@ -143,6 +143,10 @@ function syncText(f) {
       `attempt ${f.attempts} (the next claim returns it)`;
   }
   const why = f.last_error ? `: ${f.last_error}` : '';
+  if (f.state === 'unaccounted') {
+    return `unaccounted for: no open queue item, no logged sync (${f.attempts} attempt` +
+      `${f.attempts === 1 ? '' : 's'} logged${why})`;
+  }
   return `given up after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'} at ${shortTime(f.given_up_at)}, ` +
     `${f.error_class}${http}${why}`;
 }

@@ -35,6 +35,7 @@ pub struct PgStore {
     queue: SyncQueue,
     /// The refresh's opening statements for that queue, made once.
     openings: std::sync::Arc<opening::Openings>,
+    unaccounted_horizon: Duration,
 }
 
 type Check = dyn for<'c> Fn(
@@ -71,7 +72,13 @@ impl PgStore {
             .after_release(move |c, m| after(c, m))
             .connect_lazy_with(connect);
         let openings = std::sync::Arc::new(opening::Openings::new(&opts.queue));
-        Ok(PgStore { pool, timeout: opts.timeout, queue: opts.queue.clone(), openings })
+        Ok(PgStore {
+            pool,
+            timeout: opts.timeout,
+            queue: opts.queue.clone(),
+            openings,
+            unaccounted_horizon: opts.unaccounted_horizon,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -80,6 +87,10 @@ impl PgStore {
 
     pub fn queue(&self) -> &SyncQueue {
         &self.queue
+    }
+
+    pub fn unaccounted_horizon(&self) -> Duration {
+        self.unaccounted_horizon
     }
 
     /// The limit of one statement.

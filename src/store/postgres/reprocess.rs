@@ -1,6 +1,7 @@
 //! Reprocessing SQL on PostgreSQL: binding the filter and running the shared selections
 //! (`store/reprocess/select.rs`).
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
 
@@ -19,8 +20,8 @@ const DIALECT: Dialect = Dialect {
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds $1..$8 (see `select.rs`).
-fn filter_binds<'q>(q: PgQuery<'q>, f: &'q EventFilter) -> PgQuery<'q> {
+/// Binds $1..$9 (see `select.rs`).
+fn filter_binds<'q>(q: PgQuery<'q>, f: &'q EventFilter, since: DateTime<Utc>) -> PgQuery<'q> {
     q.bind(&f.orgs)
         .bind(&f.outcome)
         .bind(&f.reasons)
@@ -29,6 +30,7 @@ fn filter_binds<'q>(q: PgQuery<'q>, f: &'q EventFilter) -> PgQuery<'q> {
         .bind(f.until)
         .bind(f.stage.map(|s| s.as_str()))
         .bind(&f.sync_error_classes)
+        .bind(since)
 }
 
 /// Rejected and failed events and sync failures matching `filter`, newest first, after `cursor`.
@@ -36,11 +38,12 @@ pub async fn error_events(
     pool: &PgPool,
     queue: &SyncQueue,
     filter: &EventFilter,
+    since: DateTime<Utc>,
     cursor: Option<ListCursor>,
     limit: i64,
 ) -> Result<Vec<ErrorEvent>> {
     let sql = select::listing(&DIALECT, queue);
-    let rows = filter_binds(sqlx::query(&sql), filter)
+    let rows = filter_binds(sqlx::query(&sql), filter, since)
         .bind(cursor.map(|c| c.received_at))
         .bind(cursor.map_or(0, |c| c.id))
         .bind(limit)
@@ -50,9 +53,15 @@ pub async fn error_events(
     Ok(rows.iter().map(|r| error_event(r.get("event_id"), r)).collect())
 }
 
-pub async fn lookup_ids(tx: &mut PgConnection, queue: &SyncQueue, ids: &[Uuid]) -> Result<Vec<Candidate>> {
+pub async fn lookup_ids(
+    tx: &mut PgConnection,
+    queue: &SyncQueue,
+    ids: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<Vec<Candidate>> {
     let rows = sqlx::query(&select::lookup_ids(&DIALECT, queue, "e.event_id = ANY($1::uuid[])"))
         .bind(ids)
+        .bind(since)
         .fetch_all(tx)
         .await
         .map_err(q)?;
@@ -63,15 +72,21 @@ pub async fn lookup_filter(
     tx: &mut PgConnection,
     queue: &SyncQueue,
     f: &EventFilter,
+    since: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Candidate>> {
     let sql = select::lookup_filter(&DIALECT, queue);
-    let rows = filter_binds(sqlx::query(&sql), f).bind(limit).fetch_all(tx).await.map_err(q)?;
+    let rows = filter_binds(sqlx::query(&sql), f, since).bind(limit).fetch_all(tx).await.map_err(q)?;
     Ok(rows.iter().map(|r| candidate(r.get("event_id"), r)).collect())
 }
 
-pub async fn count_filter(tx: &mut PgConnection, queue: &SyncQueue, f: &EventFilter) -> Result<i64> {
+pub async fn count_filter(
+    tx: &mut PgConnection,
+    queue: &SyncQueue,
+    f: &EventFilter,
+    since: DateTime<Utc>,
+) -> Result<i64> {
     let sql = select::count_filter(&DIALECT, queue);
-    let row = filter_binds(sqlx::query(&sql), f).fetch_one(tx).await.map_err(q)?;
+    let row = filter_binds(sqlx::query(&sql), f, since).fetch_one(tx).await.map_err(q)?;
     Ok(row.get(0))
 }

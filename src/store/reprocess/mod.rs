@@ -37,11 +37,12 @@ impl Store {
         cursor: Option<ListCursor>,
         limit: i64,
     ) -> Result<Vec<ErrorEvent>> {
+        let since = self.unaccounted_since();
         match self {
             Store::Postgres(s) => {
-                postgres::reprocess::error_events(s.pool(), s.queue(), filter, cursor, limit).await
+                postgres::reprocess::error_events(s.pool(), s.queue(), filter, since, cursor, limit).await
             }
-            Store::Sqlite(s) => sqlite::reprocess::error_events(s.pool(), filter, cursor, limit).await,
+            Store::Sqlite(s) => sqlite::reprocess::error_events(s.pool(), filter, since, cursor, limit).await,
         }
     }
 

@@ -7,8 +7,11 @@
 //! implementation's failures (`SyncQueue::failures`: on the table, `sync_queue_failed` /
 //! `sync_queue_in_flight`). The queue's open items come from `SyncQueue::open_item`.
 //!
+//! The accepted events that are unaccounted for come from a third branch, evaluated only for the
+//! stage `unaccounted`: it reads every accepted event since the horizon.
+//!
 //! Parameters of every filter: $1 orgs, $2 outcome, $3 reasons, $4 status code, $5 since,
-//! $6 until, $7 stage, $8 sync error classes.
+//! $6 until, $7 stage, $8 sync error classes, $9 the horizon of unaccounted events.
 
 use super::sync_failure;
 use super::types::DETAIL_CHARS;
@@ -34,7 +37,8 @@ fn filter(d: &Dialect) -> String {
          AND ({since} IS NULL OR e.received_at >= $5)
          AND ({until} IS NULL OR e.received_at < $6)
          AND ({stage} IS NULL OR ($7 = 'webhook' AND e.outcome <> 'accepted')
-                              OR ($7 = 'sync' AND f.id IS NOT NULL))
+                              OR ($7 = 'sync' AND f.id IS NOT NULL)
+                              OR ($7 = 'unaccounted' AND f.state = 'unaccounted'))
          AND {classes}",
         orgs = (d.in_list)("e.org_id", 1),
         outcome = p(2, "text"),
@@ -72,6 +76,8 @@ fn union(
     };
     let inner = cut(&format!("e.received_at {dir}, e.id {dir}"));
     let (failures, filter) = (q.failures(d.now), filter(d));
+    let wanted = format!("{} = 'unaccounted'", (d.param)(7, "text"));
+    let unaccounted = sync_failure::unaccounted_relation(q, d.now, &(d.param)(9, "timestamptz"), &wanted);
     format!(
         "SELECT * FROM (
            SELECT * FROM (
@@ -84,12 +90,17 @@ fn union(
              SELECT {columns} FROM {failures} f JOIN webhook_events e ON e.event_id = f.event_id
              WHERE e.outcome = 'accepted' AND {filter} {extra}
              {inner}) AS unsynced
+           UNION ALL
+           SELECT * FROM (
+             SELECT {columns} FROM {unaccounted} f JOIN webhook_events e ON e.id = f.id
+             WHERE {filter} {extra}
+             {inner}) AS unaccounted
          ) AS hits {outer}",
         outer = cut(&format!("received_at {dir}, id {dir}")),
     )
 }
 
-/// A page of the listing: $9 and $10 the cursor (time and id, or NULL), $11 the page size.
+/// A page of the listing: $10 and $11 the cursor (time and id, or NULL), $12 the page size.
 pub(crate) fn listing(d: &Dialect, q: &SyncQueue) -> String {
     let columns = format!(
         "e.id, e.event_id, e.org_id, e.received_at, e.outcome, e.http_status, e.rejection_reason,
@@ -98,33 +109,35 @@ pub(crate) fn listing(d: &Dialect, q: &SyncQueue) -> String {
         sync_failure::columns(DETAIL_CHARS)
     );
     let cursor =
-        format!("AND ({} IS NULL OR (e.received_at, e.id) < ($9, $10))", (d.param)(9, "timestamptz"));
-    union(d, q, &columns, &cursor, Order::NewestFirst, Some("$11"))
+        format!("AND ({} IS NULL OR (e.received_at, e.id) < ($10, $11))", (d.param)(10, "timestamptz"));
+    union(d, q, &columns, &cursor, Order::NewestFirst, Some("$12"))
 }
 
 /// Whether event `e`'s org is configured and active (metric labels name only those).
 const KNOWN: &str = "EXISTS (SELECT 1 FROM organizations o WHERE o.org_id = e.org_id AND o.active) AS known";
 
-/// The events a reprocess filter selects, oldest first, at most $9.
+/// The events a reprocess filter selects, oldest first, at most $10.
 pub(crate) fn lookup_filter(d: &Dialect, q: &SyncQueue) -> String {
     let columns = format!("e.event_id, e.org_id, e.received_at, e.id, true AS eligible, {KNOWN}");
-    union(d, q, &columns, "", Order::OldestFirst, Some("$9"))
+    union(d, q, &columns, "", Order::OldestFirst, Some("$10"))
 }
 
 pub(crate) fn count_filter(d: &Dialect, q: &SyncQueue) -> String {
     format!("SELECT count(*) FROM ({}) AS matched", union(d, q, "e.id", "", Order::OldestFirst, None))
 }
 
-/// The events of a reprocess request by ids (`ids` the backend's condition on `e.event_id`). An
-/// event is eligible when refused by the webhook, when its sync failed, or when an item of it is
-/// open (then it is found already pending); an accepted event synced or never queued is not.
+/// The events of a reprocess request by ids (`ids` the backend's condition on `e.event_id`, $1;
+/// $2 the horizon of unaccounted events). An event is eligible when refused by the webhook, when
+/// its sync failed, when it is unaccounted for, or when an item of it is open (then it is found
+/// already pending); an accepted event synced, or older than the horizon and never queued, is not.
 pub(crate) fn lookup_ids(d: &Dialect, q: &SyncQueue, ids: &str) -> String {
     format!(
         "SELECT e.event_id, e.org_id, {KNOWN},
-                (e.outcome IN ('rejected', 'failed') OR f.event_id IS NOT NULL OR {open}) AS eligible
+                (e.outcome IN ('rejected', 'failed') OR f.event_id IS NOT NULL OR {open} OR {lost}) AS eligible
          FROM webhook_events e LEFT JOIN {failures} f ON f.event_id = e.event_id
          WHERE {ids}",
         open = q.open_item("e.event_id", false),
         failures = q.failures(d.now),
+        lost = sync_failure::unaccounted(q, "e", d.now, &(d.param)(2, "timestamptz")),
     )
 }

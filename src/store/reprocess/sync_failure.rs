@@ -1,9 +1,13 @@
 //! Sync failures: accepted events whose portal sync the sync service gave up on (migration 0007),
-//! listed and reprocessed beside the events the webhook refused.
+//! listed and reprocessed beside the events the webhook refused; and accepted events that are
+//! unaccounted for (the exporter's `webhook_sync_window_events_unaccounted`).
 //!
 //! Which events have a sync failure is the queue implementation's to say (`SyncQueue::failures`:
 //! given up, or in flight past its lease); it gives one relation `f` of the same columns for every
-//! queue, which this file lists and decodes.
+//! queue, which this file lists and decodes. The unaccounted events are the same for every queue
+//! ([`unaccounted`]).
+
+use crate::store::queue::SyncQueue;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -17,15 +21,20 @@ pub enum Stage {
     Webhook,
     /// The sync service gave up on it, or its worker vanished.
     Sync,
+    /// Accepted, yet neither synced, nor waiting or in flight, nor given up: lost between the
+    /// webhook and the portal without an error anywhere. Listed only when asked for by name (its
+    /// selection reads every accepted event of the horizon).
+    Unaccounted,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 2] = [Stage::Webhook, Stage::Sync];
+    pub const ALL: [Stage; 3] = [Stage::Webhook, Stage::Sync, Stage::Unaccounted];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Webhook => "webhook",
             Stage::Sync => "sync",
+            Stage::Unaccounted => "unaccounted",
         }
     }
 
@@ -42,14 +51,16 @@ pub enum SyncState {
     /// The item is still `processing` but its lease ran out: the worker vanished. Not enqueued
     /// again (`already_pending`): the next claim returns the item to the queue by itself.
     Abandoned,
+    /// No open item, no logged success or give-up (see [`Stage::Unaccounted`]). Reprocessable.
+    Unaccounted,
 }
 
 /// An event's sync failure, as the listing shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncFailure {
     pub state: SyncState,
-    /// One of [`SyncErrorClass`]'s values; `worker_lost` when abandoned.
-    pub error_class: String,
+    /// One of [`SyncErrorClass`]'s values; `worker_lost` when abandoned; none when unaccounted.
+    pub error_class: Option<String>,
     /// The portal's answer to the last attempt, when it gave one.
     pub http_status: Option<i32>,
     pub attempts: i32,
@@ -80,6 +91,7 @@ where
 {
     let state = match r.get::<Option<String>, _>("sync_state")?.as_str() {
         "failed" => SyncState::GivenUp,
+        "unaccounted" => SyncState::Unaccounted,
         _ => SyncState::Abandoned,
     };
     Some(SyncFailure {
@@ -92,6 +104,47 @@ where
         lease_expired_at: r.get("sync_lease_expired_at"),
         worker: r.get("sync_worker"),
     })
+}
+
+/// Whether accepted event `e` is unaccounted for: no open item but a reprocess of it, no logged
+/// success or give-up, no sync failure of the queue's (an item `failed` by a plain UPDATE). `now`
+/// the backend's clock. Received after `since`, a parameter of the caller's: the exporter's
+/// longest window, the figure's horizon (older events may have lost their attempts to the
+/// attempt log's retention, not to the pipeline).
+pub(crate) fn unaccounted(q: &SyncQueue, e: &str, now: &str, since: &str) -> String {
+    format!(
+        "({e}.outcome = 'accepted' AND {e}.received_at > {since}
+          AND (NOT {open} OR {reprocess})
+          AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.event_id = {e}.event_id
+                          AND a.outcome IN ('succeeded', 'gave_up'))
+          AND NOT EXISTS (SELECT 1 FROM {failures} g WHERE g.event_id = {e}.event_id))",
+        open = q.open_item(&format!("{e}.event_id"), false),
+        reprocess = q.open_item(&format!("{e}.event_id"), true),
+        failures = q.failures(now),
+    )
+}
+
+/// The unaccounted events as a relation of the failures' columns (see [`columns`]), only while
+/// `wanted` (an SQL condition evaluated once) holds: its attempts those logged of the event, its
+/// last error and worker the last attempt's.
+pub(crate) fn unaccounted_relation(q: &SyncQueue, now: &str, since: &str, wanted: &str) -> String {
+    let last = |column: &str| {
+        format!(
+            "(SELECT a.{column} FROM sync_attempts a WHERE a.event_id = u.event_id
+              ORDER BY a.finished_at DESC, a.id DESC LIMIT 1)"
+        )
+    };
+    format!(
+        "(SELECT u.id, u.event_id, 'unaccounted' AS state, CAST(NULL AS text) AS error_class,
+                 CAST(NULL AS integer) AS http_status,
+                 (SELECT CAST(count(*) AS integer) FROM sync_attempts a WHERE a.event_id = u.event_id) AS attempts,
+                 {error} AS last_error, CAST(NULL AS timestamptz) AS given_up_at,
+                 CAST(NULL AS timestamptz) AS lease_expired_at, {worker} AS worker
+          FROM webhook_events u WHERE {wanted} AND {cond})",
+        error = last("error_detail"),
+        worker = last("worker"),
+        cond = unaccounted(q, "u", now, since),
+    )
 }
 
 #[cfg(test)]

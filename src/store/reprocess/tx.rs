@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -17,27 +18,29 @@ use crate::store::{postgres, sqlite};
 
 pub(super) enum Tx {
     /// With the store's queue, which its writes go to.
-    Pg(Transaction<'static, Postgres>, SyncQueue),
-    Sqlite(Transaction<'static, Sqlite>),
+    /// With the queue, and the horizon of unaccounted events as of the request.
+    Pg(Transaction<'static, Postgres>, SyncQueue, DateTime<Utc>),
+    Sqlite(Transaction<'static, Sqlite>, DateTime<Utc>),
 }
 
 /// Runs the same code on either transaction; it type-checks once per backend.
 macro_rules! on_tx {
     ($tx:expr, $t:ident => $body:expr) => {
         match $tx {
-            Tx::Pg($t, _) => $body,
-            Tx::Sqlite($t) => $body,
+            Tx::Pg($t, ..) => $body,
+            Tx::Sqlite($t, _) => $body,
         }
     };
 }
 
 impl Tx {
     pub(super) async fn begin(store: &Store) -> Result<Tx> {
+        let since = store.unaccounted_since();
         Ok(match store {
-            Store::Postgres(s) => Tx::Pg(s.pool().begin().await.map_err(q)?, s.queue().clone()),
+            Store::Postgres(s) => Tx::Pg(s.pool().begin().await.map_err(q)?, s.queue().clone(), since),
             // IMMEDIATE takes the write lock up front: a deferred transaction that read first could
             // not upgrade once another writer committed, and would fail instead of waiting.
-            Store::Sqlite(s) => Tx::Sqlite(s.pool().begin_with("BEGIN IMMEDIATE").await.map_err(q)?),
+            Store::Sqlite(s) => Tx::Sqlite(s.pool().begin_with("BEGIN IMMEDIATE").await.map_err(q)?, since),
         })
     }
 
@@ -128,23 +131,23 @@ impl Tx {
 
     pub(super) async fn lookup_ids(&mut self, ids: &[Uuid]) -> Result<Vec<Candidate>> {
         match self {
-            Tx::Pg(tx, queue) => postgres::reprocess::lookup_ids(tx, queue, ids).await,
-            Tx::Sqlite(tx) => sqlite::reprocess::lookup_ids(tx, ids).await,
+            Tx::Pg(tx, queue, since) => postgres::reprocess::lookup_ids(tx, queue, ids, *since).await,
+            Tx::Sqlite(tx, since) => sqlite::reprocess::lookup_ids(tx, ids, *since).await,
         }
     }
 
     /// Events matching the filter, oldest first, at most `limit`.
     pub(super) async fn lookup_filter(&mut self, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
         match self {
-            Tx::Pg(tx, queue) => postgres::reprocess::lookup_filter(tx, queue, f, limit).await,
-            Tx::Sqlite(tx) => sqlite::reprocess::lookup_filter(tx, f, limit).await,
+            Tx::Pg(tx, queue, since) => postgres::reprocess::lookup_filter(tx, queue, f, *since, limit).await,
+            Tx::Sqlite(tx, since) => sqlite::reprocess::lookup_filter(tx, f, *since, limit).await,
         }
     }
 
     pub(super) async fn count_filter(&mut self, f: &EventFilter) -> Result<i64> {
         match self {
-            Tx::Pg(tx, queue) => postgres::reprocess::count_filter(tx, queue, f).await,
-            Tx::Sqlite(tx) => sqlite::reprocess::count_filter(tx, f).await,
+            Tx::Pg(tx, queue, since) => postgres::reprocess::count_filter(tx, queue, f, *since).await,
+            Tx::Sqlite(tx, since) => sqlite::reprocess::count_filter(tx, f, *since).await,
         }
     }
 
@@ -152,8 +155,8 @@ impl Tx {
     /// finished yet).
     pub(super) async fn pending_among(&mut self, events: &[(&str, Uuid)]) -> Result<HashSet<Uuid>> {
         match self {
-            Tx::Pg(tx, queue) => queue.pending_pg(tx, events).await,
-            Tx::Sqlite(tx) => SyncQueue::Table.pending_sqlite(tx, events).await,
+            Tx::Pg(tx, queue, _) => queue.pending_pg(tx, events).await,
+            Tx::Sqlite(tx, _) => SyncQueue::Table.pending_sqlite(tx, events).await,
         }
     }
 
@@ -168,8 +171,8 @@ impl Tx {
             return Ok(HashSet::new());
         }
         match self {
-            Tx::Pg(tx, queue) => queue.enqueue_reprocess_pg(tx, events, request_id, requested_by).await,
-            Tx::Sqlite(tx) => {
+            Tx::Pg(tx, queue, _) => queue.enqueue_reprocess_pg(tx, events, request_id, requested_by).await,
+            Tx::Sqlite(tx, _) => {
                 SyncQueue::Table.enqueue_reprocess_sqlite(tx, events, request_id, requested_by).await
             }
         }

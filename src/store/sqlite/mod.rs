@@ -17,6 +17,7 @@ use super::options::ConnectOptions;
 pub struct SqliteStore {
     pool: SqlitePool,
     timeout: Duration,
+    unaccounted_horizon: Duration,
 }
 
 impl SqliteStore {
@@ -30,7 +31,7 @@ impl SqliteStore {
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
             .connect_lazy_with(connect);
-        Ok(SqliteStore { pool, timeout: opts.timeout })
+        Ok(SqliteStore { pool, timeout: opts.timeout, unaccounted_horizon: opts.unaccounted_horizon })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -40,6 +41,10 @@ impl SqliteStore {
     /// The limit of one statement.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    pub fn unaccounted_horizon(&self) -> Duration {
+        self.unaccounted_horizon
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -2,6 +2,7 @@
 //! (`store/reprocess/select.rs`). Lists are bound as JSON arrays (`json_each`), ids and times as
 //! text.
 
+use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
@@ -27,8 +28,8 @@ const DIALECT: Dialect = Dialect {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds $1..$8 (see `select.rs`).
-fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter) -> SqliteQuery<'q> {
+/// Binds $1..$9 (see `select.rs`).
+fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter, since: DateTime<Utc>) -> SqliteQuery<'q> {
     q.bind(json_list(&f.orgs))
         .bind(f.outcome.clone())
         .bind(json_list(&f.reasons))
@@ -37,6 +38,7 @@ fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter) -> SqliteQuery<'q> {
         .bind(f.until.map(ts))
         .bind(f.stage.map(|s| s.as_str()))
         .bind(json_list(&f.sync_error_classes))
+        .bind(ts(since))
 }
 
 pub(super) fn uuid_column(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> Result<Uuid> {
@@ -51,11 +53,12 @@ pub(super) fn uuid_column(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> 
 pub async fn error_events(
     pool: &SqlitePool,
     filter: &EventFilter,
+    since: DateTime<Utc>,
     cursor: Option<ListCursor>,
     limit: i64,
 ) -> Result<Vec<ErrorEvent>> {
     let sql = select::listing(&DIALECT, &QUEUE);
-    let rows = filter_binds(sqlx::query(&sql), filter)
+    let rows = filter_binds(sqlx::query(&sql), filter, since)
         .bind(cursor.map(|c| ts(c.received_at)))
         .bind(cursor.map_or(0, |c| c.id))
         .bind(limit)
@@ -65,21 +68,30 @@ pub async fn error_events(
     rows.iter().map(|r| Ok(error_event(uuid_column(r, "event_id")?, r))).collect()
 }
 
-pub async fn lookup_ids(tx: &mut SqliteConnection, ids: &[Uuid]) -> Result<Vec<Candidate>> {
+pub async fn lookup_ids(
+    tx: &mut SqliteConnection,
+    ids: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<Vec<Candidate>> {
     let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let sql = select::lookup_ids(&DIALECT, &QUEUE, "e.event_id IN (SELECT value FROM json_each($1))");
-    let rows = sqlx::query(&sql).bind(json_list(&texts)).fetch_all(tx).await.map_err(q)?;
+    let rows = sqlx::query(&sql).bind(json_list(&texts)).bind(ts(since)).fetch_all(tx).await.map_err(q)?;
     rows.iter().map(|r| Ok(candidate(uuid_column(r, "event_id")?, r))).collect()
 }
 
-pub async fn lookup_filter(tx: &mut SqliteConnection, f: &EventFilter, limit: i64) -> Result<Vec<Candidate>> {
+pub async fn lookup_filter(
+    tx: &mut SqliteConnection,
+    f: &EventFilter,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Candidate>> {
     let sql = select::lookup_filter(&DIALECT, &QUEUE);
-    let rows = filter_binds(sqlx::query(&sql), f).bind(limit).fetch_all(tx).await.map_err(q)?;
+    let rows = filter_binds(sqlx::query(&sql), f, since).bind(limit).fetch_all(tx).await.map_err(q)?;
     rows.iter().map(|r| Ok(candidate(uuid_column(r, "event_id")?, r))).collect()
 }
 
-pub async fn count_filter(tx: &mut SqliteConnection, f: &EventFilter) -> Result<i64> {
+pub async fn count_filter(tx: &mut SqliteConnection, f: &EventFilter, since: DateTime<Utc>) -> Result<i64> {
     let sql = select::count_filter(&DIALECT, &QUEUE);
-    let row = filter_binds(sqlx::query(&sql), f).fetch_one(tx).await.map_err(q)?;
+    let row = filter_binds(sqlx::query(&sql), f, since).fetch_one(tx).await.map_err(q)?;
     Ok(row.get(0))
 }

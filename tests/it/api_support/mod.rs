@@ -42,8 +42,9 @@ pub fn start(url: &str, extra: &[&str]) -> Exporter {
     Exporter::start(url, &refs)
 }
 
-/// Events of known ids: rejected for contoso, failed for fabrikam, accepted, and one for an org
-/// that is not configured.
+/// Events of known ids: rejected for contoso, failed for fabrikam, accepted (and synced, as a
+/// healthy pipeline leaves them: not eligible for reprocessing), and one for an org that is not
+/// configured.
 #[derive(Debug, Clone)]
 pub struct Seeded {
     pub rejected: Vec<Uuid>,
@@ -94,6 +95,9 @@ pub async fn seed(store: &Store) -> Seeded {
     let all: Vec<NewEvent> =
         rejected.iter().chain(&failed).chain(&accepted).chain([&unknown]).cloned().collect();
     store.insert_events(&all).await.unwrap();
+    for e in &accepted {
+        sync::synced(store, e.event_id, &e.org_id).await;
+    }
     let ids = |v: &[NewEvent]| v.iter().map(|e| e.event_id).collect();
     Seeded {
         rejected: ids(&rejected),
