@@ -45,6 +45,13 @@ function(c) {
       [['green', null], ['red', 1]],
       total(q.unaccounted(w), w),
       'Unaccounted',
+      {
+        links: [{
+          title: 'List them in the exporter admin page, to re-enqueue them',
+          url: '${exporter_url}/admin?stage=unaccounted',
+          targetBlank: true,
+        }],
+      },
     ),
     stat(
       33,

@@ -405,6 +405,22 @@ fn recent_sync_give_ups_table_links_to_the_exporter_admin_page() {
     }
 }
 
+/// The unaccounted stat opens the admin page's listing of those events, where the runbook's fix
+/// re-enqueues them: a stage the admin page offers.
+#[test]
+fn unaccounted_payloads_link_to_their_listing_in_the_admin_page() {
+    let d = dashboard();
+    let p = panels(&d)
+        .into_iter()
+        .find(|p| str_of(p, "title").starts_with("Payloads unaccounted for"))
+        .expect("the unaccounted stat");
+    let links = p["fieldConfig"]["defaults"]["links"].as_array().expect("data links");
+    let urls: Vec<&str> = links.iter().map(|l| str_of(l, "url")).collect();
+    assert_eq!(urls, ["${exporter_url}/admin?stage=unaccounted"]);
+    let admin = include_str!("../../../src/admin/assets/index.html");
+    assert!(admin.contains(r#"<option value="unaccounted">"#), "the admin page offers the stage");
+}
+
 #[test]
 fn dashboard_has_no_hard_coded_organization() {
     let text = read(DASHBOARD);
