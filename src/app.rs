@@ -16,11 +16,20 @@ use crate::routes::AppState;
 /// counters the handlers report into).
 pub fn app(settings: &Settings, collector: Arc<LogCollector>) -> Router {
     let store = collector.store().clone();
+    let unaccounted = {
+        let collector = Arc::clone(&collector);
+        Arc::new(move || {
+            let collector = Arc::clone(&collector);
+            Box::pin(async move { collector.unaccounted_events().await })
+                as futures::future::BoxFuture<'static, _>
+        })
+    };
     let api = crate::api::router(
         &settings.api,
         store.clone(),
         collector.reprocess_counters().clone(),
         collector.failure_counters().clone(),
+        unaccounted,
     );
     let ingest = crate::ingest::router(
         &settings.ingest,

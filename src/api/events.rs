@@ -66,7 +66,8 @@ pub async fn list(State(api): State<ApiState>, _: Admin, RawQuery(query): RawQue
 }
 
 async fn list_inner(api: &ApiState, query: &str) -> Result<Page, ApiError> {
-    let q = parse_query(query, api.limits.default_page_size, api.limits.max_page_size)?;
+    let mut q = parse_query(query, api.limits.default_page_size, api.limits.max_page_size)?;
+    api.find_unaccounted(&mut q.filter).await;
     let mut rows = api.store.error_events(&q.filter, q.cursor, q.limit + 1).await.map_err(|e| {
         api.failures.store_error(StorePath::EventsList, &e, "");
         ApiError::internal()

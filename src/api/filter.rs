@@ -201,6 +201,7 @@ impl FilterInput {
                 "filter.sync_error_classes",
                 self.sync_error_classes.as_deref().unwrap_or_default(),
             )?,
+            unaccounted: Vec::new(),
         })
     }
 }

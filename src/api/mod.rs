@@ -26,7 +26,7 @@ pub use crate::access::{auth, tokens, ApiError};
 pub use crate::reprocess_counters::{ReprocessCounters, RequestResult};
 pub use config::{ApiArgs, ApiFileConfig, ApiSettings, Limits};
 pub use guard::Admin;
-pub use state::ApiState;
+pub use state::{ApiState, UnaccountedEvents};
 
 use crate::access::auth::Authenticator;
 use crate::access::no_store;
@@ -40,6 +40,7 @@ pub fn router(
     store: Store,
     counters: Arc<ReprocessCounters>,
     failures: Arc<FailureCounters>,
+    unaccounted: UnaccountedEvents,
 ) -> Router {
     if !settings.enabled() {
         return Router::new().route("/api", any(disabled)).route("/api/{*rest}", any(disabled));
@@ -60,6 +61,7 @@ pub fn router(
         counters,
         failures,
         openapi: Arc::new(openapi::document(&settings.limits)),
+        unaccounted,
     };
     Router::new()
         .route(OPENAPI_ROUTE, get(openapi::serve))

@@ -113,7 +113,10 @@ async fn run(
     let request: ReprocessBody = body::parse(&bytes).map_err(|e| (e, None, false))?;
     let selection_json = serde_json::to_value(&request).ok();
     let fail = |e: ApiError| (e, selection_json.clone(), request.dry_run);
-    let selection = selection(&request, api.limits.max_batch).map_err(fail)?;
+    let mut selection = selection(&request, api.limits.max_batch).map_err(fail)?;
+    if let Selection::Filter(filter) = &mut selection {
+        api.find_unaccounted(filter).await;
+    }
     // The normalized request, so that a replay with other whitespace or key order still matches.
     let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
 

@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
 use crate::access::auth::Authenticator;
 use crate::failure_counters::FailureCounters;
 use crate::reprocess_counters::ReprocessCounters;
+use crate::store::reprocess::{EventFilter, Stage};
 use crate::store::Store;
 
 use super::config::Limits;
@@ -22,4 +26,18 @@ pub struct ApiState {
     /// Where the handlers' store failures are logged and counted.
     pub(super) failures: Arc<FailureCounters>,
     pub(super) openapi: Arc<String>,
+    pub(super) unaccounted: UnaccountedEvents,
+}
+
+/// The events the collector counts as unaccounted for, as of a refresh made for the request.
+pub type UnaccountedEvents = Arc<dyn Fn() -> BoxFuture<'static, Vec<Uuid>> + Send + Sync>;
+
+impl ApiState {
+    /// Gives a filter of the stage `unaccounted` its candidates: finding them in SQL would read
+    /// every accepted event of the window at each request.
+    pub(super) async fn find_unaccounted(&self, filter: &mut EventFilter) {
+        if filter.stage == Some(Stage::Unaccounted) {
+            filter.unaccounted = (self.unaccounted)().await;
+        }
+    }
 }

@@ -13,6 +13,11 @@ use super::{router, ApiSettings, ReprocessCounters};
 use crate::access::auth::token_sha256;
 use crate::store::{ConnectOptions, Store};
 
+/// No collector behind these routers: no event is unaccounted for.
+fn none_unaccounted() -> super::UnaccountedEvents {
+    std::sync::Arc::new(|| Box::pin(async { Vec::new() }) as futures::future::BoxFuture<'static, _>)
+}
+
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const VIEWER_TOKEN: &str = "viewer-token-0123456789";
 
@@ -38,7 +43,7 @@ async fn api() -> Api {
     };
     let counters = Arc::new(ReprocessCounters::default());
     Api {
-        app: router(&settings, store.clone(), counters.clone(), Default::default()),
+        app: router(&settings, store.clone(), counters.clone(), Default::default(), none_unaccounted()),
         counters,
         store,
         _dir: dir,
@@ -194,7 +199,8 @@ async fn without_credentials_configured_the_api_is_not_found() {
     let url = format!("sqlite://{}/s.db", dir.path().display());
     let store = Store::open_and_migrate(&url, &ConnectOptions::default()).await.unwrap();
     let counters = Arc::new(ReprocessCounters::default());
-    let app = router(&ApiSettings::default(), store, counters.clone(), Default::default());
+    let app =
+        router(&ApiSettings::default(), store, counters.clone(), Default::default(), none_unaccounted());
     for (method, path) in secured_operations() {
         let a = call(&app, &method, &path, Some(&format!("Bearer {ADMIN_TOKEN}"))).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{method} {path}");

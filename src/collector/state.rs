@@ -13,7 +13,7 @@ mod sync;
 use super::series::TimeSeries;
 use crate::domain::{status_label, Outcome, RejectionReason, UNKNOWN_ORG};
 use crate::snapshot::{Endpoint, OrgSnapshot, QueueSnapshot, WindowCounts};
-use crate::store::{EventAggregate, EventRow, OrgRow, QueueStat};
+use crate::store::{EventAggregate, EventKey, EventRow, OrgRow, QueueStat};
 use orgs::{FastMap, Orgs, Slot};
 use sync::{OpenEvents, OrgSync, SyncTotals};
 
@@ -74,6 +74,8 @@ pub struct State {
     last_error_exit: Option<DateTime<Utc>>,
     sync_totals: SyncTotals,
     open: OpenEvents,
+    /// The open events counted as unaccounted for by the last [`State::set_live`].
+    unaccounted: Vec<EventKey>,
     /// The window start of the last pruning (µs).
     pruned_to: i64,
 }

@@ -238,9 +238,11 @@ impl State {
     pub fn set_live(&mut self, live: &[EventKey]) {
         let live: HashSet<&EventKey, foldhash::fast::RandomState> = live.iter().collect();
         let mut lost: Vec<Vec<i64>> = vec![vec![]; self.orgs.len()];
+        self.unaccounted.clear();
         for (id, open) in &self.open.events {
             if !open.given_up && !live.contains(id) {
                 lost[open.org].push(open.received);
+                self.unaccounted.push(*id);
             }
         }
         for (slot, org) in self.orgs.iter_mut() {
@@ -251,6 +253,11 @@ impl State {
                 org.shown = None;
             }
         }
+    }
+
+    /// The events the last [`State::set_live`] counted as unaccounted for.
+    pub fn unaccounted_events(&self) -> Vec<uuid::Uuid> {
+        self.unaccounted.iter().map(|k| k.0).collect()
     }
 
     /// Forgets open events no window counts any more.

@@ -15,12 +15,13 @@ use crate::store::reprocess::types::{
 const DIALECT: Dialect = Dialect {
     param: |n, ty| format!("${n}::{ty}"),
     in_list: |expr, n| format!("(cardinality(${n}::text[]) = 0 OR {expr} = ANY(${n}::text[]))"),
+    in_ids: |expr, n| format!("{expr} = ANY(${n}::uuid[])"),
     now: "now()",
 };
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds $1..$9 (see `select.rs`).
+/// Binds $1..$10 (see `select.rs`).
 fn filter_binds<'q>(q: PgQuery<'q>, f: &'q EventFilter, since: DateTime<Utc>) -> PgQuery<'q> {
     q.bind(&f.orgs)
         .bind(&f.outcome)
@@ -31,6 +32,7 @@ fn filter_binds<'q>(q: PgQuery<'q>, f: &'q EventFilter, since: DateTime<Utc>) ->
         .bind(f.stage.map(|s| s.as_str()))
         .bind(&f.sync_error_classes)
         .bind(since)
+        .bind(&f.unaccounted)
 }
 
 /// Rejected and failed events and sync failures matching `filter`, newest first, after `cursor`.

@@ -8,10 +8,11 @@
 //! `sync_queue_in_flight`). The queue's open items come from `SyncQueue::open_item`.
 //!
 //! The accepted events that are unaccounted for come from a third branch, evaluated only for the
-//! stage `unaccounted`: it reads every accepted event since the horizon.
+//! stage `unaccounted`: the collector's candidates, each checked against the store.
 //!
 //! Parameters of every filter: $1 orgs, $2 outcome, $3 reasons, $4 status code, $5 since,
-//! $6 until, $7 stage, $8 sync error classes, $9 the horizon of unaccounted events.
+//! $6 until, $7 stage, $8 sync error classes, $9 the horizon of unaccounted events, $10 the
+//! candidate unaccounted events (ids).
 
 use super::sync_failure;
 use super::types::DETAIL_CHARS;
@@ -22,6 +23,8 @@ pub(crate) struct Dialect {
     pub param: fn(usize, &str) -> String,
     /// `expr` is in list parameter `$n`, or that list is empty.
     pub in_list: fn(&str, usize) -> String,
+    /// Event id `expr` is in the id list parameter `$n` (none when it is empty).
+    pub in_ids: fn(&str, usize) -> String,
     /// The current time, comparable with the store's timestamps.
     pub now: &'static str,
 }
@@ -77,7 +80,9 @@ fn union(
     let inner = cut(&format!("e.received_at {dir}, e.id {dir}"));
     let (failures, filter) = (q.failures(d.now), filter(d));
     let wanted = format!("{} = 'unaccounted'", (d.param)(7, "text"));
-    let unaccounted = sync_failure::unaccounted_relation(q, d.now, &(d.param)(9, "timestamptz"), &wanted);
+    let since = (d.param)(9, "timestamptz");
+    let unaccounted =
+        sync_failure::unaccounted_relation(q, d.now, &since, &(d.in_ids)("u.event_id", 10), &wanted);
     format!(
         "SELECT * FROM (
            SELECT * FROM (
@@ -100,7 +105,7 @@ fn union(
     )
 }
 
-/// A page of the listing: $10 and $11 the cursor (time and id, or NULL), $12 the page size.
+/// A page of the listing: $11 and $12 the cursor (time and id, or NULL), $13 the page size.
 pub(crate) fn listing(d: &Dialect, q: &SyncQueue) -> String {
     let columns = format!(
         "e.id, e.event_id, e.org_id, e.received_at, e.outcome, e.http_status, e.rejection_reason,
@@ -109,17 +114,17 @@ pub(crate) fn listing(d: &Dialect, q: &SyncQueue) -> String {
         sync_failure::columns(DETAIL_CHARS)
     );
     let cursor =
-        format!("AND ({} IS NULL OR (e.received_at, e.id) < ($10, $11))", (d.param)(10, "timestamptz"));
-    union(d, q, &columns, &cursor, Order::NewestFirst, Some("$12"))
+        format!("AND ({} IS NULL OR (e.received_at, e.id) < ($11, $12))", (d.param)(11, "timestamptz"));
+    union(d, q, &columns, &cursor, Order::NewestFirst, Some("$13"))
 }
 
 /// Whether event `e`'s org is configured and active (metric labels name only those).
 const KNOWN: &str = "EXISTS (SELECT 1 FROM organizations o WHERE o.org_id = e.org_id AND o.active) AS known";
 
-/// The events a reprocess filter selects, oldest first, at most $10.
+/// The events a reprocess filter selects, oldest first, at most $11.
 pub(crate) fn lookup_filter(d: &Dialect, q: &SyncQueue) -> String {
     let columns = format!("e.event_id, e.org_id, e.received_at, e.id, true AS eligible, {KNOWN}");
-    union(d, q, &columns, "", Order::OldestFirst, Some("$10"))
+    union(d, q, &columns, "", Order::OldestFirst, Some("$11"))
 }
 
 pub(crate) fn count_filter(d: &Dialect, q: &SyncQueue) -> String {

@@ -106,28 +106,30 @@ where
     })
 }
 
-/// Whether accepted event `e` is unaccounted for: no open item but a reprocess of it, no logged
-/// success or give-up, no sync failure of the queue's (an item `failed` by a plain UPDATE). `now`
+/// Whether accepted event `e` is unaccounted for: no open item, no logged success or give-up, no
+/// sync failure of the queue's (an item `failed` by a plain UPDATE), as the collector counts it. `now`
 /// the backend's clock. Received after `since`, a parameter of the caller's: the exporter's
 /// longest window, the figure's horizon (older events may have lost their attempts to the
-/// attempt log's retention, not to the pipeline).
+/// attempt log's retention, not to the pipeline). Only attempts finished after `since` count, as
+/// for the collector: the attempts of the window's events are then one range of
+/// `sync_attempts_finished`, not an anti-join with the whole log (5 s at 1M events).
 pub(crate) fn unaccounted(q: &SyncQueue, e: &str, now: &str, since: &str) -> String {
     format!(
         "({e}.outcome = 'accepted' AND {e}.received_at > {since}
-          AND (NOT {open} OR {reprocess})
+          AND NOT {open}
           AND NOT EXISTS (SELECT 1 FROM sync_attempts a WHERE a.event_id = {e}.event_id
-                          AND a.outcome IN ('succeeded', 'gave_up'))
+                          AND a.outcome IN ('succeeded', 'gave_up') AND a.finished_at > {since})
           AND NOT EXISTS (SELECT 1 FROM {failures} g WHERE g.event_id = {e}.event_id))",
         open = q.open_item(&format!("{e}.event_id"), false),
-        reprocess = q.open_item(&format!("{e}.event_id"), true),
         failures = q.failures(now),
     )
 }
 
-/// The unaccounted events as a relation of the failures' columns (see [`columns`]), only while
-/// `wanted` (an SQL condition evaluated once) holds: its attempts those logged of the event, its
-/// last error and worker the last attempt's.
-pub(crate) fn unaccounted_relation(q: &SyncQueue, now: &str, since: &str, wanted: &str) -> String {
+/// The unaccounted events among the candidates `ids` (an SQL condition on `u.event_id`: the
+/// collector's, checked here against the store as of the request) as a relation of the failures'
+/// columns (see [`columns`]), only while `wanted` (evaluated once) holds: its attempts those
+/// logged of the event, its last error and worker the last attempt's.
+pub(crate) fn unaccounted_relation(q: &SyncQueue, now: &str, since: &str, ids: &str, wanted: &str) -> String {
     let last = |column: &str| {
         format!(
             "(SELECT a.{column} FROM sync_attempts a WHERE a.event_id = u.event_id
@@ -140,7 +142,7 @@ pub(crate) fn unaccounted_relation(q: &SyncQueue, now: &str, since: &str, wanted
                  (SELECT CAST(count(*) AS integer) FROM sync_attempts a WHERE a.event_id = u.event_id) AS attempts,
                  {error} AS last_error, CAST(NULL AS timestamptz) AS given_up_at,
                  CAST(NULL AS timestamptz) AS lease_expired_at, {worker} AS worker
-          FROM webhook_events u WHERE {wanted} AND {cond})",
+          FROM webhook_events u WHERE {wanted} AND {ids} AND {cond})",
         error = last("error_detail"),
         worker = last("worker"),
         cond = unaccounted(q, "u", now, since),

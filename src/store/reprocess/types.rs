@@ -26,6 +26,10 @@ pub struct EventFilter {
     pub stage: Option<Stage>,
     /// Sync failures of these error classes only.
     pub sync_error_classes: Vec<String>,
+    /// The events the collector counts as unaccounted for: the candidates of the stage
+    /// `unaccounted`, each checked against the store (not part of what the caller selected).
+    #[serde(skip)]
+    pub unaccounted: Vec<Uuid>,
 }
 
 /// Position in a newest-first listing: the last row of the previous page.

@@ -22,13 +22,14 @@ const DIALECT: Dialect = Dialect {
     in_list: |expr, n| {
         format!("(json_array_length(${n}) = 0 OR {expr} IN (SELECT value FROM json_each(${n})))")
     },
+    in_ids: |expr, n| format!("{expr} IN (SELECT value FROM json_each(${n}))"),
     // The store's fixed-width form (`ts`), to the microsecond.
     now: "(strftime('%Y-%m-%dT%H:%M:%S', 'now') || substr(strftime('%f', 'now'), 3) || '000Z')",
 };
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds $1..$9 (see `select.rs`).
+/// Binds $1..$10 (see `select.rs`).
 fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter, since: DateTime<Utc>) -> SqliteQuery<'q> {
     q.bind(json_list(&f.orgs))
         .bind(f.outcome.clone())
@@ -39,6 +40,7 @@ fn filter_binds<'q>(q: SqliteQuery<'q>, f: &'q EventFilter, since: DateTime<Utc>
         .bind(f.stage.map(|s| s.as_str()))
         .bind(json_list(&f.sync_error_classes))
         .bind(ts(since))
+        .bind(json_list(&f.unaccounted))
 }
 
 pub(super) fn uuid_column(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> Result<Uuid> {
