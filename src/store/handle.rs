@@ -64,7 +64,10 @@ impl Store {
     /// them (see `ConnectOptions::unaccounted_horizon`).
     pub fn unaccounted_since(&self) -> chrono::DateTime<chrono::Utc> {
         let horizon = each!(self, s => s.unaccounted_horizon());
-        chrono::Utc::now() - chrono::Duration::from_std(horizon).unwrap_or(chrono::Duration::MAX)
+        chrono::Duration::from_std(horizon)
+            .ok()
+            .and_then(|h| chrono::Utc::now().checked_sub_signed(h))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
     }
 
     pub fn backend(&self) -> Backend {

@@ -7,11 +7,11 @@
 //! queue, which this file lists and decodes. The unaccounted events are the same for every queue
 //! ([`unaccounted`]).
 
-use crate::store::queue::SyncQueue;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
+
+use crate::store::queue::SyncQueue;
 
 /// Where an event failed: refused by the webhook, or given up by the portal sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,8 +22,8 @@ pub enum Stage {
     /// The sync service gave up on it, or its worker vanished.
     Sync,
     /// Accepted, yet neither synced, nor waiting or in flight, nor given up: lost between the
-    /// webhook and the portal without an error anywhere. Listed only when asked for by name (its
-    /// selection reads every accepted event of the horizon).
+    /// webhook and the portal without an error anywhere. Listed only when asked for by name, from
+    /// the collector's candidates (`EventFilter::unaccounted`).
     Unaccounted,
 }
 
