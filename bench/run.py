@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -124,6 +125,7 @@ class Scraper:
                 resp = self.conn.getresponse()
                 body = resp.read()
                 self.wire_bytes = len(body)
+                self.wire, self.content_type = body, resp.getheader("Content-Type")
                 if resp.getheader("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 return time.perf_counter() - t, resp.status, body.decode()
@@ -274,7 +276,42 @@ def steady_gzip(db, args, port):
         assert status == 200, status
         lat.append(dt * 1e3)
         wire.append(s.wire_bytes)
-    return {"latency_ms": summary(lat), "wire_bytes": statistics.median(wire)}
+    return {"latency_ms": summary(lat), "wire_bytes": statistics.median(wire),
+            "floor": bench_floor(s.wire, s.content_type, max(args.scrapes // 3, 20))}
+
+
+def static_fetch(body, content_type, encoding, scrapes):
+    """Latencies of the bench's client fetching `body` from a server that does nothing else
+    (bench/static_server.py)."""
+    port = free_port()
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    head += f"Content-Encoding: {encoding}\r\n\r\n" if encoding else "\r\n"
+    with tempfile.NamedTemporaryFile(suffix=".http", delete=False) as f:
+        f.write(head.encode() + body)
+    proc = subprocess.Popen([sys.executable, str(BENCH / "static_server.py"), str(port), f.name],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        s = Scraper(port, gzip=encoding == "gzip")
+        return summary([s.get()[0] * 1e3 for _ in range(scrapes)])
+    finally:
+        proc.kill()
+        proc.wait()
+        os.unlink(f.name)
+
+
+def bench_floor(body_gz, content_type, scrapes):
+    """The last gzip scrape's very bytes, and the same inflated, fetched by the same client from a
+    server that does nothing else: what serving this body costs the client whatever the exporter
+    does, and the part of it that is inflating in Python."""
+    inflate = []
+    for _ in range(scrapes):
+        t = time.perf_counter()
+        gzip.decompress(body_gz).decode()
+        inflate.append((time.perf_counter() - t) * 1e3)
+    return {"latency_ms": static_fetch(body_gz, content_type, "gzip", scrapes),
+            "text_latency_ms": static_fetch(gzip.decompress(body_gz), content_type, None, scrapes),
+            "inflate_ms": summary(inflate), "wire_bytes": len(body_gz)}
 
 
 def rows_read(parsed, table="webhook_events"):
