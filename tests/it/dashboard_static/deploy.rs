@@ -415,16 +415,16 @@ fn alertmanager_routes_by_severity() {
     }
 }
 
-/// An empty env file, so a developer's `.env` cannot influence the compose checks.
-fn empty_env_file(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("whe-{name}-{}.env", std::process::id()));
-    fs::write(&path, "").unwrap();
-    path.to_string_lossy().into_owned()
+/// An empty env file, so a developer's `.env` cannot influence the compose checks; removed when
+/// dropped, pass or fail.
+fn empty_env_file() -> tempfile::NamedTempFile {
+    tempfile::Builder::new().prefix("whe-compose-").suffix(".env").tempfile().unwrap()
 }
 
 #[test]
 fn docker_compose_accepts_the_stack() {
-    let env_file = empty_env_file("compose-ok");
+    let file = empty_env_file();
+    let env_file = file.path().to_string_lossy().into_owned();
     for args in [
         &["-f", COMPOSE, "--env-file", &env_file, "config", "-q"][..],
         &["-f", COMPOSE, "--env-file", &env_file, "--profile", "demo", "config", "-q"][..],
