@@ -111,8 +111,7 @@ where
 /// the backend's clock. Received after `since`, a parameter of the caller's: the exporter's
 /// longest window, the figure's horizon (older events may have lost their attempts to the
 /// attempt log's retention, not to the pipeline). Only attempts finished after `since` count, as
-/// for the collector: the attempts of the window's events are then one range of
-/// `sync_attempts_finished`, not an anti-join with the whole log (5 s at 1M events).
+/// the collector counts them (it reads the window's attempts at start).
 pub(crate) fn unaccounted(q: &SyncQueue, e: &str, now: &str, since: &str) -> String {
     format!(
         "({e}.outcome = 'accepted' AND {e}.received_at > {since}
